@@ -1,0 +1,46 @@
+# edge: the two commands a new user needs are `make demo` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-dev
+RSTAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench cluster clean venv
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RSTAMP)
+
+venv: $(STAMP)
+
+demo: $(RSTAMP)
+	$(BIN)/python -m edge.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy edge origin_stub
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+cluster: $(RSTAMP)
+	$(BIN)/python -m edge.cluster_demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

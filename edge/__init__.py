@@ -1,0 +1,1 @@
+"""edge: an HTTP caching reverse proxy."""

@@ -1,0 +1,130 @@
+"""Plain values passed between the front, the engine, the policy and the stores.
+
+The engine never sees aiohttp's ``Request``/``Response``: a front turns its
+request into a :class:`ProxyRequest` and renders a :class:`ProxyResponse`.
+Headers are ``multidict.CIMultiDict`` (case-insensitive, repeated fields kept).
+Stored responses are :class:`Entry` msgspec Structs: frozen, compact on disk
+(msgpack), changed with ``msgspec.structs.replace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+
+Headers = CIMultiDict[str]
+FrozenHeaders = CIMultiDictProxy[str]
+HeaderPairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRequest:
+    """A client request as the engine sees it."""
+
+    method: str
+    target: str  # path and query, exactly as the client sent them ("/a/b?x=1")
+    scheme: str  # "http" or "https" as seen by the client
+    host: str  # the Host the client asked for ("example.com:8080")
+    headers: FrozenHeaders
+    client_ip: str
+    http_version: tuple[int, int] = (1, 1)
+    has_body: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.target}"
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """A stored response: metadata only; the body lives in a store tier.
+
+    The cache-control facts the lookup needs are computed once, at store time
+    and on every freshening (``edge.policy``), so a hit reads numbers instead
+    of parsing headers again.
+    """
+
+    key: str  # primary cache key (includes the prefix version)
+    variant: str  # secondary key from Vary ("" when the response has no Vary)
+    url: str  # absolute URL, for listing and purge by prefix
+    method: str  # GET (HEAD responses are not stored as bodies)
+    status: int
+    reason: str
+    headers: HeaderPairs  # stored header fields, hop-by-hop removed
+    vary: tuple[str, ...]  # lower-cased field names the response varies on ("*" never matches)
+    request_time: float  # wall clock when the request that produced it was sent
+    response_time: float  # wall clock when its header arrived
+    initial_age: float  # corrected_initial_age, RFC 9111 §4.2.3
+    lifetime: float  # freshness lifetime in seconds, RFC 9111 §4.2.1
+    heuristic: bool = False  # lifetime came from §4.2.2 heuristics
+    stale_while_revalidate: float = 0.0  # RFC 5861 §3
+    stale_if_error: float = 0.0  # RFC 5861 §4
+    must_revalidate: bool = False  # must-revalidate, proxy-revalidate or s-maxage: no stale use
+    no_cache: bool = False  # unqualified no-cache: revalidate before every use
+    immutable: bool = False  # RFC 8246
+    etag: str | None = None
+    last_modified: str | None = None
+    body_size: int = 0
+    tags: tuple[str, ...] = ()
+    invalidated: bool = False  # soft purge: never fresh again, may still serve stale
+    stored_at: float = 0.0
+
+    def header_multidict(self) -> Headers:
+        return CIMultiDict(self.headers)
+
+
+class BodySource:
+    """Where a response body comes from; a front renders each kind its own way."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BytesBody(BodySource):
+    data: bytes
+
+
+@dataclass(slots=True)
+class StreamBody(BodySource):
+    """Chunks as they arrive. ``length`` is the exact size when known.
+
+    The iterator raises :class:`edge.errors.UpstreamBodyError` if the body
+    breaks off; the front must then abort the client connection rather than
+    end the response cleanly.
+    """
+
+    chunks: AsyncIterator[bytes]
+    length: int | None = None
+
+
+@dataclass(slots=True)
+class FileBody(BodySource):
+    """A region of an open file (served with sendfile where possible).
+
+    The file is already open, so a concurrent eviction that unlinks it does
+    not disturb this read. The front closes it when done.
+    """
+
+    file: BinaryIO
+    offset: int
+    length: int
+
+
+@dataclass(slots=True)
+class ProxyResponse:
+    """A response as the engine returns it."""
+
+    status: int
+    headers: Headers
+    body: BodySource = field(default_factory=lambda: BytesBody(b""))
+    reason: str = ""
+    # filled in for the access log
+    upstream_status: int | None = None
+    cache_status: str = ""
