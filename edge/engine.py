@@ -1,0 +1,364 @@
+"""The cache engine: the one place where policy meets I/O.
+
+It takes a :class:`ProxyRequest` and a request body stream and returns a
+:class:`ProxyResponse`; it never sees a web framework's types. Every decision
+comes from ``edge.policy`` as data, and :meth:`CacheEngine.handle` acts on it
+with a ``match`` that ends in ``assert_never``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import assert_never
+
+from multidict import CIMultiDict
+
+from edge.clock import Clock
+from edge.errors import OnlyIfCachedMiss, UpstreamError
+from edge.fetcher import Fetcher, FillHead, HeadKind
+from edge.forwarding import Forwarding
+from edge.models import Entry, ProxyRequest, ProxyResponse, StreamBody
+from edge.origin.client import OriginClient, OriginResponse
+from edge.policy.cache_status import cache_status
+from edge.policy.conditional import ConditionalResult, evaluate_conditionals, not_modified_headers
+from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
+from edge.policy.invalidate import invalidation_urls
+from edge.policy.keys import normalize_url, primary_key
+from edge.policy.options import PolicyOptions
+from edge.policy.ranges import evaluate_range
+from edge.policy.request import RequestFacts, analyze_request
+from edge.policy.vary import select_variant, variant_key
+from edge.respond import close_body, entry_headers, multipart_body, slice_body
+from edge.stats import Stats
+from edge.store.base import Store
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+VersionLookup = Callable[[str], int]
+
+
+class CacheEngine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        origin: OriginClient,
+        forwarding: Forwarding,
+        clock: Clock,
+        opts: PolicyOptions,
+        stats: Stats,
+        fetcher: Fetcher,
+        version_for: VersionLookup | None = None,
+        tier_of: Callable[[Entry], str] | None = None,
+    ) -> None:
+        self.store = store
+        self.origin = origin
+        self.fwd = forwarding
+        self.clock = clock
+        self.opts = opts
+        self.stats = stats
+        self.fetcher = fetcher
+        self._version_for = version_for or (lambda path: 0)
+        self._tier_of = tier_of
+        self._name = opts.cache_name
+
+    def key_for(self, scheme: str, host: str, target: str) -> str:
+        return primary_key(scheme, host, target, self._version_for(target.split("?", 1)[0]))
+
+    # -- entry point ----------------------------------------------------------
+    async def handle(self, req: ProxyRequest, body: AsyncIterator[bytes] | None) -> ProxyResponse:
+        self.stats.requests += 1
+        self.fwd.check_loop(req)
+        facts = analyze_request(req.method, req.headers)
+        if req.method not in ("GET", "HEAD"):
+            return await self._forward(req, body, facts)
+        key = self.key_for(req.scheme, req.host, req.target)
+        entries = await self.store.variants(key)
+        entry = select_variant(entries, req.headers) if entries else None
+        decision = decide_lookup(
+            facts, entry, self.clock.now(), vary_miss=bool(entries) and entry is None
+        )
+        action = decision.action
+        if action is LookupAction.HIT:
+            assert entry is not None
+            self.stats.hits += 1
+            return await self._serve_stored(req, facts, key, entry, decision)
+        if action is LookupAction.STALE_WHILE_REVALIDATE:
+            assert entry is not None
+            self.stats.stale += 1
+            self.fetcher.start_background(key, req, facts, entry)
+            return await self._serve_stored(req, facts, key, entry, decision)
+        if action is LookupAction.REVALIDATE:
+            assert entry is not None
+            return await self._fetch(req, facts, key, decision, stale=entry)
+        if action is LookupAction.MISS:
+            self.stats.misses += 1
+            if req.method == "HEAD":
+                return await self._pass(req, None, decision.fwd, "head-miss")
+            return await self._fetch(req, facts, key, decision, stale=None)
+        if action is LookupAction.PASS:
+            self.stats.passes += 1
+            return await self._pass(req, body, decision.fwd, decision.detail)
+        if action is LookupAction.UNSATISFIABLE:
+            raise OnlyIfCachedMiss("only-if-cached: nothing usable is stored for this request")
+        assert_never(action)
+
+    # -- answers from the store --------------------------------------------
+    async def _serve_stored(
+        self,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        key: str,
+        entry: Entry,
+        decision: LookupDecision,
+        *,
+        detail: str | None = None,
+        fwd: str | None = None,
+        fwd_status: int | None = None,
+    ) -> ProxyResponse:
+        now = self.clock.now()
+        age = max(0.0, entry.initial_age + (now - entry.response_time))
+        ttl = entry.lifetime - age
+        tier = self._tier_of(entry) if self._tier_of is not None else None
+        status_value = cache_status(
+            self._name,
+            hit=fwd is None,
+            fwd=fwd,
+            fwd_status=fwd_status,
+            ttl=ttl,
+            detail=detail or tier or decision.detail,
+        )
+        cond = evaluate_conditionals(facts, entry)
+        if cond is ConditionalResult.NOT_MODIFIED:
+            headers = CIMultiDict(not_modified_headers(entry))
+            headers["Age"] = str(int(age))
+            return self._finish(304, headers, status_value, None, reason="Not Modified")
+        if cond is ConditionalResult.PRECONDITION_FAILED:
+            return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
+        headers = entry_headers(entry, age)
+        if req.method == "HEAD":
+            headers["Content-Length"] = str(entry.body_size)
+            return self._finish(entry.status, headers, status_value, None, reason=entry.reason)
+        body = await self.store.open_body(entry)
+        if body is None:  # evicted or damaged between lookup and read: fetch it again
+            await self.store.remove(key, entry.variant)
+            self.stats.misses += 1
+            return await self._fetch(req, facts, key, decision, stale=None)
+        self.stats.bytes_from_cache += entry.body_size
+        resp = self._finish(entry.status, headers, status_value, body, reason=entry.reason)
+        if entry.status == 200 and facts.range is not None:
+            return self._apply_range(resp, facts, entry, body)
+        return resp
+
+    def _apply_range(
+        self, resp: ProxyResponse, facts: RequestFacts, entry: Entry, body: object
+    ) -> ProxyResponse:
+        from edge.models import BodySource
+
+        assert isinstance(body, BodySource)
+        size = entry.body_size
+        rd = evaluate_range(
+            facts.range,
+            facts.if_range,
+            size=size,
+            etag=entry.etag,
+            last_modified=entry.last_modified,
+            date=resp.headers.get("Date"),
+        )
+        if rd.kind == "full":
+            return resp
+        headers = resp.headers
+        headers.popall("Content-Length", None)
+        if rd.kind == "unsatisfiable":
+            close_body(body)
+            headers = CIMultiDict({"Content-Range": f"bytes */{size}"})
+            headers["Cache-Status"] = resp.headers.getall("Cache-Status", [""])[-1]
+            return ProxyResponse(416, self.fwd.downstream(headers), reason="Range Not Satisfiable")
+        if len(rd.ranges) == 1:
+            first, last = rd.ranges[0]
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            return ProxyResponse(206, headers, slice_body(body, first, last), "Partial Content")
+        ctype, mbody = multipart_body(body, rd.ranges, size, headers.get("Content-Type"))
+        headers["Content-Type"] = ctype
+        return ProxyResponse(206, headers, mbody, "Partial Content")
+
+    # -- answers from the origin, through a fill ----------------------------
+    async def _fetch(
+        self,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        key: str,
+        decision: LookupDecision,
+        *,
+        stale: Entry | None,
+    ) -> ProxyResponse:
+        fill, collapsed = self.fetcher.join_or_start(key, req, facts, stale)
+        try:
+            head = await asyncio.shield(fill.head)
+        except UpstreamError as exc:
+            if stale is not None and decision.stale_if_error:
+                return await self._serve_stale_on_error(req, facts, key, stale, decision, 0)
+            raise exc
+        if stale is not None and head.status >= 500 and decision.stale_if_error:
+            if not collapsed and (resp := head.take_response()) is not None:
+                resp.close()
+            return await self._serve_stale_on_error(req, facts, key, stale, decision, head.status)
+        if head.kind is HeadKind.NOT_MODIFIED:
+            assert head.entry is not None
+            return await self._serve_stored(
+                req, facts, key, head.entry, decision, fwd=decision.fwd or "stale", fwd_status=304,
+                detail=decision.detail,
+            )
+        if head.kind is HeadKind.PASS:
+            resp = None if collapsed else head.take_response()
+            if resp is None:  # a follower: this response was not for sharing
+                return await self._pass(req, None, decision.fwd, "uncacheable")
+            return self._stream(resp, decision.fwd, head.store_detail, stored=False)
+        if head.kind is HeadKind.SPOOL:
+            assert head.entry is not None
+            if collapsed and head.entry.variant != variant_key(head.entry.vary, req.headers):
+                # the response varies and this request wants another variant
+                own, _ = self.fetcher.join_or_start(key + "\x00" + req.target, req, facts, None)
+                head = await asyncio.shield(own.head)
+                if head.kind is not HeadKind.SPOOL:
+                    return self._head_as_pass(head, decision)
+            return self._serve_spool(req, facts, head, decision, collapsed)
+        assert_never(head.kind)
+
+    def _head_as_pass(self, head: FillHead, decision: LookupDecision) -> ProxyResponse:
+        resp = head.take_response()
+        if resp is None:
+            raise UpstreamError("origin response could not be shared")
+        return self._stream(resp, decision.fwd, head.store_detail, stored=False)
+
+    def _serve_spool(
+        self,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        head: FillHead,
+        decision: LookupDecision,
+        collapsed: bool,
+    ) -> ProxyResponse:
+        entry, spool = head.entry, head.spool
+        assert entry is not None and spool is not None
+        status_value = cache_status(
+            self._name,
+            hit=False,
+            fwd=decision.fwd or "uri-miss",
+            fwd_status=head.status,
+            stored=True,
+            collapsed=collapsed,
+            detail=head.store_detail if head.store_detail != "stored" else None,
+        )
+        headers = CIMultiDict(head.headers)
+        cond = evaluate_conditionals(facts, entry)
+        if cond is ConditionalResult.NOT_MODIFIED:
+            nm = CIMultiDict(not_modified_headers(entry))
+            return self._finish(304, nm, status_value, None, reason="Not Modified")
+        if cond is ConditionalResult.PRECONDITION_FAILED:
+            return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
+        length = entry.body_size if "Content-Length" in headers else None
+        if facts.range is not None and head.status == 200 and length is not None:
+            rd = evaluate_range(
+                facts.range, facts.if_range, size=length, etag=entry.etag,
+                last_modified=entry.last_modified, date=headers.get("Date"),
+            )
+            if rd.kind == "partial" and len(rd.ranges) == 1:
+                first, last = rd.ranges[0]
+                headers["Content-Range"] = f"bytes {first}-{last}/{length}"
+                headers["Content-Length"] = str(last - first + 1)
+                spool.acquire()
+                body = StreamBody(spool.reader(first, last + 1), last - first + 1)
+                return self._finish(206, headers, status_value, body, reason="Partial Content")
+            if rd.kind == "unsatisfiable":
+                h = CIMultiDict({"Content-Range": f"bytes */{length}"})
+                return self._finish(416, h, status_value, None, reason="Range Not Satisfiable")
+        spool.acquire()
+        body = StreamBody(spool.reader(), length)
+        return self._finish(head.status, headers, status_value, body, reason=head.reason)
+
+    async def _serve_stale_on_error(
+        self,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        key: str,
+        stale: Entry,
+        decision: LookupDecision,
+        status: int,
+    ) -> ProxyResponse:
+        self.stats.stale += 1
+        return await self._serve_stored(
+            req, facts, key, stale, decision, fwd="stale",
+            fwd_status=status or None, detail="stale-if-error",
+        )
+
+    # -- straight to the origin -------------------------------------------------
+    async def _pass(
+        self,
+        req: ProxyRequest,
+        body: AsyncIterator[bytes] | None,
+        fwd: str | None,
+        detail: str | None,
+    ) -> ProxyResponse:
+        headers = self.fwd.upstream(req)
+        self.stats.origin_requests += 1
+        try:
+            resp = await self.origin.fetch(req.method, req.target, headers, body)
+        except UpstreamError:
+            self.stats.origin_errors += 1
+            raise
+        return self._stream(resp, fwd or "bypass", detail, stored=False)
+
+    async def _forward(
+        self, req: ProxyRequest, body: AsyncIterator[bytes] | None, facts: RequestFacts
+    ) -> ProxyResponse:
+        """Methods the cache does not answer; unsafe ones invalidate (RFC 9111 §4.4)."""
+        self.stats.passes += 1
+        resp = await self._pass(req, body, "method", None)
+        if req.method not in SAFE_METHODS:
+            await self.invalidate_after(req, resp.status, resp.headers)
+        return resp
+
+    async def invalidate_after(self, req: ProxyRequest, status: int, headers: CIMultiDict[str]) -> int:
+        urls = invalidation_urls(
+            method=req.method, status=status, request_url=req.url, resp_headers=headers
+        )
+        removed = 0
+        for url in urls:
+            scheme, host, target = normalize_url(url, req.scheme, req.host)
+            removed += await self.store.remove(self.key_for(scheme, host, target))
+        self.stats.invalidations += removed
+        return removed
+
+    def _stream(
+        self, resp: OriginResponse, fwd: str | None, detail: str | None, *, stored: bool
+    ) -> ProxyResponse:
+        status_value = cache_status(
+            self._name, hit=False, fwd=fwd, fwd_status=resp.status, stored=stored,
+            detail=detail or None,
+        )
+        body = StreamBody(resp.chunks(), resp.content_length)
+        out = self._finish(resp.status, CIMultiDict(resp.headers), status_value, body, reason=resp.reason)
+        out.upstream_status = resp.status
+        return out
+
+    def _finish(
+        self,
+        status: int,
+        headers: CIMultiDict[str],
+        status_value: str,
+        body: object,
+        *,
+        reason: str = "",
+    ) -> ProxyResponse:
+        from edge.models import BodySource, BytesBody
+
+        headers.add("Cache-Status", status_value)
+        out = ProxyResponse(
+            status,
+            self.fwd.downstream(headers),
+            body if isinstance(body, BodySource) else BytesBody(b""),
+            reason,
+        )
+        out.cache_status = status_value
+        return out

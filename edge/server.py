@@ -1,0 +1,96 @@
+"""``edge serve``: run one node (proxy and admin listeners) until SIGTERM/SIGINT.
+
+Shutdown is graceful: the listeners stop accepting, in-flight requests get
+``proxy.shutdown_grace`` seconds to finish, then the origin session closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from edge.clock import Clock
+from edge.config import Config
+from edge.logs import EdgeAccessLogger, access_log, setup_logging
+from edge.node import Node, open_node
+from edge.web.admin import make_admin_app
+from edge.web.front import make_proxy_app
+
+log = logging.getLogger("edge.server")
+
+
+def make_runner(node: Node) -> web.AppRunner:
+    cfg = node.cfg
+    app = make_proxy_app(node.engine, name=cfg.name, max_request_body=cfg.proxy.max_request_body)
+    return web.AppRunner(
+        app,
+        access_log_class=EdgeAccessLogger,
+        access_log=access_log,
+        shutdown_timeout=cfg.proxy.shutdown_grace,
+        max_line_size=cfg.proxy.max_header_size,
+        max_field_size=cfg.proxy.max_header_size,
+        auto_decompress=False,
+        handle_signals=False,
+    )
+
+
+async def serve(
+    cfg: Config,
+    *,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+    clock: Clock | None = None,
+) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    async with open_node(cfg, clock=clock) as node:
+        proxy = make_runner(node)
+        admin = web.AppRunner(make_admin_app(node), access_log=None, handle_signals=False)
+        await proxy.setup()
+        await admin.setup()
+        try:
+            await web.TCPSite(proxy, cfg.proxy.listen.host, cfg.proxy.listen.port).start()
+            await web.TCPSite(admin, cfg.admin.listen.host, cfg.admin.listen.port).start()
+            log.info(
+                "edge %s serving on http://%s, origin %s, admin on http://%s",
+                cfg.name,
+                cfg.proxy.listen,
+                cfg.origin.url,
+                cfg.admin.listen,
+            )
+            if started is not None:
+                started.set()
+            await stop.wait()
+            log.info("shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace)
+        finally:
+            await proxy.cleanup()
+            await admin.cleanup()
+    log.info("stopped")
+
+
+def run(cfg: Config) -> int:
+    setup_logging(cfg.logging)
+    if cfg.workers != 1:
+        log.error("workers: %d worker processes are not supported yet; use workers: 1", cfg.workers)
+        return 2
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.Runner()
+    try:
+        with runner:
+            runner.run(serve(cfg))
+    except OSError as exc:
+        log.error("cannot serve: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,29 @@
+"""Counters the engine keeps; the admin app turns them into /stats and /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(slots=True)
+class Stats:
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0  # served stale (while revalidating, or on error)
+    revalidated: int = 0  # 304 from the origin freshened a stored entry
+    collapsed: int = 0  # requests that joined another request's origin fetch
+    passes: int = 0
+    stored: int = 0
+    origin_requests: int = 0
+    origin_errors: int = 0
+    invalidations: int = 0
+    bytes_from_cache: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @property
+    def hit_ratio(self) -> float:
+        looked = self.hits + self.misses + self.stale
+        return (self.hits + self.stale) / looked if looked else 0.0

@@ -1,0 +1,211 @@
+"""The aiohttp front: turns aiohttp requests into ``ProxyRequest`` and renders ``ProxyResponse``.
+
+Thin by design: no caching logic lives here, so a faster front can replace it
+and pass the same tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from edge.engine import CacheEngine
+from edge.errors import ClientRequestError, EdgeError, RequestTooLarge, UpstreamError
+from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
+from edge.policy.cache_status import cache_status
+
+log = logging.getLogger("edge.proxy")
+
+ENGINE = web.AppKey("engine", CacheEngine)
+MAX_BODY = web.AppKey("max_request_body", int)
+RESPONSE = "edge.response"  # request-scoped: the ProxyResponse, for the access log
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
+    target = request.raw_path
+    if not target.startswith("/"):
+        # absolute-form (RFC 9112 §3.2.2) or asterisk-form: keep path and query only
+        url = request.rel_url
+        target = url.raw_path_qs if target != "*" else "*"
+    peer = request.remote or ""
+    version = request.version
+    return ProxyRequest(
+        method=request.method,
+        target=target,
+        scheme=request.scheme,
+        host=request.host,
+        headers=request.headers,
+        client_ip=peer,
+        http_version=(version.major, version.minor),
+        has_body=request.body_exists,
+    )
+
+
+async def _request_body(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
+    """The upload, chunk by chunk, refusing more than ``limit`` bytes."""
+    seen = 0
+    async for chunk in request.content.iter_any():
+        seen += len(chunk)
+        if seen > limit:
+            raise RequestTooLarge(f"request body over {limit} bytes")
+        yield chunk
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    engine = request.app[ENGINE]
+    limit = request.app[MAX_BODY]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
+    preq = to_proxy_request(request)
+    body = _request_body(request, limit) if request.body_exists else None
+    resp = await engine.handle(preq, body)
+    request[RESPONSE] = resp
+    return await render(request, resp)
+
+
+async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamResponse:
+    body = resp.body
+    no_body = request.method == "HEAD" or resp.status in (204, 304) or resp.status < 200
+    if isinstance(body, BytesBody):
+        out = web.Response(status=resp.status, reason=resp.reason or None, headers=resp.headers)
+        if not no_body:
+            out.body = body.data
+        return out
+    out = web.StreamResponse(status=resp.status, reason=resp.reason or None, headers=resp.headers)
+    if isinstance(body, StreamBody):
+        return await _render_stream(request, out, body, no_body)
+    if isinstance(body, FileBody):
+        return await _render_file(request, out, body, no_body)
+    raise TypeError(f"unknown body source {type(body).__name__}")
+
+
+async def _render_stream(
+    request: web.BaseRequest, out: web.StreamResponse, body: StreamBody, no_body: bool
+) -> web.StreamResponse:
+    chunks = body.chunks
+    try:
+        if no_body:
+            async for _ in chunks:  # HEAD/304/204: nothing to send; release the upstream
+                pass
+            await out.prepare(request)
+            return out
+        if body.length is not None:
+            out.content_length = body.length
+        else:
+            out.headers.popall("Content-Length", None)
+            out.enable_chunked_encoding()
+        await out.prepare(request)
+        async for chunk in chunks:
+            await out.write(chunk)
+        await out.write_eof()
+        return out
+    except UpstreamError as exc:
+        if not out.prepared:
+            raise
+        # Headers are out: the only honest signal left is a broken connection.
+        log.warning("aborting client response mid-body: %s", exc.message)
+        _abort(request)
+        return out
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _render_file(
+    request: web.BaseRequest, out: web.StreamResponse, body: FileBody, no_body: bool
+) -> web.StreamResponse:
+    try:
+        if not no_body:
+            out.content_length = body.length
+        await out.prepare(request)
+        if not no_body and body.length:
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("client went away")
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.sendfile(transport, body.file, body.offset, body.length)
+            except NotImplementedError:
+                await _copy_file(out, body)
+        await out.write_eof()
+        return out
+    finally:
+        body.file.close()
+
+
+async def _copy_file(out: web.StreamResponse, body: FileBody) -> None:
+    import os
+
+    fd, pos, end = body.file.fileno(), body.offset, body.offset + body.length
+    while pos < end:
+        chunk = await asyncio.to_thread(os.pread, fd, min(256 * 1024, end - pos), pos)
+        if not chunk:
+            raise ConnectionResetError("stored body shorter than expected")
+        pos += len(chunk)
+        await out.write(chunk)
+
+
+def _abort(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def error_middleware(name: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Turns edge errors into short plain-text answers; the only broad catch on the proxy."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except EdgeError as exc:
+            if isinstance(exc, UpstreamError):
+                log.warning("%s %s: %s", request.method, request.raw_path, exc.message)
+            detail = _error_detail(exc)
+            return _plain(exc.status, f"{exc.message}\n", name, detail)
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("internal error on %s %s", request.method, request.raw_path)
+            return _plain(500, "internal error in edge; see its log\n", name, "internal-error")
+
+    return middleware
+
+
+def _error_detail(exc: EdgeError) -> str:
+    kind = type(exc).__name__
+    return {
+        "UpstreamConnectError": "origin-connect-error",
+        "UpstreamTimeout": "origin-timeout",
+        "UpstreamBodyError": "origin-body-error",
+        "UpstreamError": "origin-error",
+        "OnlyIfCachedMiss": "only-if-cached",
+        "LoopDetected": "loop",
+        "RequestTooLarge": "request-too-large",
+    }.get(kind, "client-error" if isinstance(exc, ClientRequestError) else "error")
+
+
+def _plain(status: int, text: str, name: str, detail: str) -> web.Response:
+    headers = CIMultiDict[str]()
+    headers["Cache-Status"] = cache_status(name, hit=False, fwd="uri-miss", detail=detail)
+    headers["Via"] = f"1.1 {name}"
+    if status == 413:
+        headers["Connection"] = "close"
+    return web.Response(status=status, text=text, headers=headers)
+
+
+def make_proxy_app(engine: CacheEngine, *, name: str, max_request_body: int) -> web.Application:
+    app = web.Application(middlewares=[error_middleware(name)], client_max_size=max_request_body)
+    app[ENGINE] = engine
+    app[MAX_BODY] = max_request_body
+    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    return app
