@@ -87,7 +87,9 @@ class CacheEngine:
             assert entry is not None
             self.stats.stale += 1
             self.fetcher.start_background(key, req, facts, entry)
-            return await self._serve_stored(req, facts, key, entry, decision)
+            return await self._serve_stored(
+                req, facts, key, entry, decision, detail=decision.detail
+            )
         if action is LookupAction.REVALIDATE:
             assert entry is not None
             return await self._fetch(req, facts, key, decision, stale=entry)
@@ -134,7 +136,9 @@ class CacheEngine:
             headers["Age"] = str(int(age))
             return self._finish(304, headers, status_value, None, reason="Not Modified")
         if cond is ConditionalResult.PRECONDITION_FAILED:
-            return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
+            return self._finish(
+                412, CIMultiDict(), status_value, None, reason="Precondition Failed"
+            )
         headers = entry_headers(entry, age)
         if req.method == "HEAD":
             headers["Content-Length"] = str(entry.body_size)
@@ -206,7 +210,13 @@ class CacheEngine:
         if head.kind is HeadKind.NOT_MODIFIED:
             assert head.entry is not None
             return await self._serve_stored(
-                req, facts, key, head.entry, decision, fwd=decision.fwd or "stale", fwd_status=304,
+                req,
+                facts,
+                key,
+                head.entry,
+                decision,
+                fwd=decision.fwd or "stale",
+                fwd_status=304,
                 detail=decision.detail,
             )
         if head.kind is HeadKind.PASS:
@@ -256,12 +266,18 @@ class CacheEngine:
             nm = CIMultiDict(not_modified_headers(entry))
             return self._finish(304, nm, status_value, None, reason="Not Modified")
         if cond is ConditionalResult.PRECONDITION_FAILED:
-            return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
+            return self._finish(
+                412, CIMultiDict(), status_value, None, reason="Precondition Failed"
+            )
         length = entry.body_size if "Content-Length" in headers else None
         if facts.range is not None and head.status == 200 and length is not None:
             rd = evaluate_range(
-                facts.range, facts.if_range, size=length, etag=entry.etag,
-                last_modified=entry.last_modified, date=headers.get("Date"),
+                facts.range,
+                facts.if_range,
+                size=length,
+                etag=entry.etag,
+                last_modified=entry.last_modified,
+                date=headers.get("Date"),
             )
             if rd.kind == "partial" and len(rd.ranges) == 1:
                 first, last = rd.ranges[0]
@@ -288,8 +304,14 @@ class CacheEngine:
     ) -> ProxyResponse:
         self.stats.stale += 1
         return await self._serve_stored(
-            req, facts, key, stale, decision, fwd="stale",
-            fwd_status=status or None, detail="stale-if-error",
+            req,
+            facts,
+            key,
+            stale,
+            decision,
+            fwd="stale",
+            fwd_status=status or None,
+            detail="stale-if-error",
         )
 
     # -- straight to the origin -------------------------------------------------
@@ -319,7 +341,9 @@ class CacheEngine:
             await self.invalidate_after(req, resp.status, resp.headers)
         return resp
 
-    async def invalidate_after(self, req: ProxyRequest, status: int, headers: CIMultiDict[str]) -> int:
+    async def invalidate_after(
+        self, req: ProxyRequest, status: int, headers: CIMultiDict[str]
+    ) -> int:
         urls = invalidation_urls(
             method=req.method, status=status, request_url=req.url, resp_headers=headers
         )
@@ -334,11 +358,17 @@ class CacheEngine:
         self, resp: OriginResponse, fwd: str | None, detail: str | None, *, stored: bool
     ) -> ProxyResponse:
         status_value = cache_status(
-            self._name, hit=False, fwd=fwd, fwd_status=resp.status, stored=stored,
+            self._name,
+            hit=False,
+            fwd=fwd,
+            fwd_status=resp.status,
+            stored=stored,
             detail=detail or None,
         )
         body = StreamBody(resp.chunks(), resp.content_length)
-        out = self._finish(resp.status, CIMultiDict(resp.headers), status_value, body, reason=resp.reason)
+        out = self._finish(
+            resp.status, CIMultiDict(resp.headers), status_value, body, reason=resp.reason
+        )
         out.upstream_status = resp.status
         return out
 

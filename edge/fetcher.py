@@ -40,7 +40,14 @@ log = logging.getLogger("edge.fetch")
 
 # Client conditionals and ranges are answered by the cache from the full
 # response, so a fill asks the origin for the whole, unconditional object.
-_CLIENT_ONLY = ("If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range")
+_CLIENT_ONLY = (
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Match",
+    "If-Unmodified-Since",
+    "If-Range",
+    "Range",
+)
 _HFM_MAX = 100_000
 
 
@@ -118,7 +125,9 @@ class Fetcher:
                 return fill, True
         return self._start(key, req, facts, stale, register=shareable), False
 
-    def start_background(self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry) -> bool:
+    def start_background(
+        self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry
+    ) -> bool:
         """Revalidate ``stale`` in the background (stale-while-revalidate); at most one per key."""
         if key in self._fills or self._background >= self._max_background:
             return False
@@ -147,6 +156,11 @@ class Fetcher:
         task.add_done_callback(self._tasks.discard)
         return fill
 
+    async def drain(self) -> None:
+        """Wait until every fill running now (background revalidations too) has ended."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -172,7 +186,12 @@ class Fetcher:
 
     # -- the fill itself ------------------------------------------------------
     async def _run(
-        self, fill: Fill, req: ProxyRequest, facts: RequestFacts, stale: Entry | None, registered: bool
+        self,
+        fill: Fill,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        stale: Entry | None,
+        registered: bool,
     ) -> None:
         try:
             head = await self._fetch_head(fill.key, req, facts, stale)
@@ -260,7 +279,11 @@ class Fetcher:
             if not facts.cc.no_store:
                 self._mark_hit_for_miss(key)
             return FillHead(
-                HeadKind.PASS, resp.status, resp.reason, resp.headers, store_detail=detail,
+                HeadKind.PASS,
+                resp.status,
+                resp.reason,
+                resp.headers,
+                store_detail=detail,
                 _response=resp,
             )
         entry = make_entry(
@@ -279,8 +302,14 @@ class Fetcher:
         )
         spool = Spool(mem_limit=self._mem_limit, spool_dir=self._spool_dir)
         return FillHead(
-            HeadKind.SPOOL, resp.status, resp.reason, resp.headers, entry=entry, spool=spool,
-            store_detail=detail, _response=resp,
+            HeadKind.SPOOL,
+            resp.status,
+            resp.reason,
+            resp.headers,
+            entry=entry,
+            spool=spool,
+            store_detail=detail,
+            _response=resp,
         )
 
     async def _spool_body(self, head: FillHead) -> None:

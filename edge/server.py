@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from aiohttp import web
 
@@ -22,19 +23,22 @@ from edge.web.front import make_proxy_app
 log = logging.getLogger("edge.server")
 
 
+def runner_kwargs(cfg: Config) -> dict[str, Any]:
+    """How the proxy's HTTP server is set up (shared by ``serve`` and the tests)."""
+    return {
+        "access_log_class": EdgeAccessLogger,
+        "access_log": access_log,
+        "shutdown_timeout": cfg.proxy.shutdown_grace,
+        "max_line_size": cfg.proxy.max_header_size,
+        "max_field_size": cfg.proxy.max_header_size,
+        "auto_decompress": False,
+    }
+
+
 def make_runner(node: Node) -> web.AppRunner:
     cfg = node.cfg
     app = make_proxy_app(node.engine, name=cfg.name, max_request_body=cfg.proxy.max_request_body)
-    return web.AppRunner(
-        app,
-        access_log_class=EdgeAccessLogger,
-        access_log=access_log,
-        shutdown_timeout=cfg.proxy.shutdown_grace,
-        max_line_size=cfg.proxy.max_header_size,
-        max_field_size=cfg.proxy.max_header_size,
-        auto_decompress=False,
-        handle_signals=False,
-    )
+    return web.AppRunner(app, handle_signals=False, **runner_kwargs(cfg))
 
 
 async def serve(
@@ -69,7 +73,9 @@ async def serve(
             if started is not None:
                 started.set()
             await stop.wait()
-            log.info("shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace)
+            log.info(
+                "shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace
+            )
         finally:
             await proxy.cleanup()
             await admin.cleanup()

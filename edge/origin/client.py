@@ -133,7 +133,11 @@ class OriginClient:
             raise UpstreamError(f"origin request failed: {method} {url}: {exc}") from exc
         resp_headers = strip_hop_by_hop(CIMultiDict(resp.headers))
         length: int | None = None
-        if method != "HEAD" and resp.status not in (204, 304) and "Transfer-Encoding" not in resp.headers:
+        if (
+            method != "HEAD"
+            and resp.status not in (204, 304)
+            and "Transfer-Encoding" not in resp.headers
+        ):
             cl = resp.headers.get("Content-Length")
             if cl is not None and cl.isdigit():
                 length = int(cl)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
 from edge.engine import CacheEngine
@@ -22,7 +23,7 @@ log = logging.getLogger("edge.proxy")
 
 ENGINE = web.AppKey("engine", CacheEngine)
 MAX_BODY = web.AppKey("max_request_body", int)
-RESPONSE = "edge.response"  # request-scoped: the ProxyResponse, for the access log
+RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,10 +74,10 @@ async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamRes
     body = resp.body
     no_body = request.method == "HEAD" or resp.status in (204, 304) or resp.status < 200
     if isinstance(body, BytesBody):
-        out = web.Response(status=resp.status, reason=resp.reason or None, headers=resp.headers)
+        small = web.Response(status=resp.status, reason=resp.reason or None, headers=resp.headers)
         if not no_body:
-            out.body = body.data
-        return out
+            small.body = body.data
+        return small
     out = web.StreamResponse(status=resp.status, reason=resp.reason or None, headers=resp.headers)
     if isinstance(body, StreamBody):
         return await _render_stream(request, out, body, no_body)
@@ -158,7 +159,7 @@ def _abort(request: web.BaseRequest) -> None:
         transport.abort()
 
 
-def error_middleware(name: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def error_middleware(name: str) -> Middleware:
     """Turns edge errors into short plain-text answers; the only broad catch on the proxy."""
 
     @web.middleware
