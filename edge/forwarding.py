@@ -57,6 +57,8 @@ class Forwarding:
         if self.strip_tags:
             for name in TAG_HEADERS:
                 headers.popall(name, None)
+        # Surrogate-Control is addressed to surrogates; this node consumed it.
+        headers.popall("Surrogate-Control", None)
         # RFC 9213 §2.1: a field targeted at this node is for this node only.
         headers.popall(self.targeted_field, None)
         if self.via:

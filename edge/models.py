@@ -75,6 +75,9 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     tags: tuple[str, ...] = ()
     invalidated: bool = False  # soft purge: never fresh again, may still serve stale
     stored_at: float = 0.0
+    # raw value of this node's RFC 9213 targeted field (not kept in headers),
+    # so that a 304 without it recomputes the same lifetime (edge.policy)
+    targeted: str | None = None
 
     def header_multidict(self) -> Headers:
         return CIMultiDict(self.headers)

@@ -1,0 +1,45 @@
+"""Primary cache keys (RFC 9111 §2: method and target URI) with versions."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def normalize_host(scheme: str, host: str) -> str:
+    """Lower-case the host and drop the scheme's default port (RFC 3986 §6.2.3)."""
+    host = host.strip().lower()
+    default = _DEFAULT_PORTS.get(scheme.lower())
+    if default is not None and host.endswith(":" + default):
+        head = host[: -len(default) - 1]
+        # "[::1]:80" → "[::1]"; a bare IPv6 literal without brackets has no port.
+        if head.endswith("]") or ":" not in head:
+            host = head
+    return host
+
+
+def primary_key(scheme: str, host: str, target: str, version: int = 0) -> str:
+    """``v<version>|<scheme>://<host><target>``; the target is kept as sent."""
+    scheme = scheme.lower()
+    return f"v{version}|{scheme}://{normalize_host(scheme, host)}{target or '/'}"
+
+
+def normalize_url(url_or_path: str, default_scheme: str, default_host: str) -> tuple[str, str, str]:
+    """Split a purge input into (scheme, host, target).
+
+    A path ("/a?b") uses the defaults; an absolute http(s) URL its own
+    scheme and authority (user info dropped). Fragments are not part of
+    the target. Raises ValueError for anything else, naming the input.
+    """
+    text = url_or_path.strip()
+    if text.startswith("/"):
+        target = text.split("#", 1)[0]
+        return default_scheme.lower(), normalize_host(default_scheme, default_host), target
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise ValueError(f"expected a path or an http(s) URL, got {url_or_path!r}")
+    host = parts.netloc.rpartition("@")[2]
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return scheme, normalize_host(scheme, host), target
