@@ -47,7 +47,9 @@ def main() -> int:
         if not _wait_for(f"http://{ADMIN}/healthz", edge):
             print("demo: the edge did not start (are ports 8080/8090 free?)", file=sys.stderr)
             return 1
-        print(BANNER.format(edge=EDGE, origin=ORIGIN, admin=ADMIN, token=f"{CACHE_DIR}/admin-token"))
+        print(
+            BANNER.format(edge=EDGE, origin=ORIGIN, admin=ADMIN, token=f"{CACHE_DIR}/admin-token")
+        )
         sys.stdout.flush()
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -72,12 +74,19 @@ edge demo is running.
   edge admin     http://{admin}/healthz  (token in {token})
 
 Try:
-  curl -si http://{edge}/static/app.js | grep -iE 'cache-status|age|via'   # run it twice: miss, then hit
-  curl -si http://{edge}/api/items | grep -i cache-status                   # max-age=2, swr=30: wait 3 s
-  curl -si -H 'Accept-Language: fr' http://{edge}/vary/lang                   # one variant per language
-  curl -si -H 'Range: bytes=0-99' http://{edge}/big/1MiB | head -5            # 206 from cache
-  curl -si http://{edge}/private | grep -i cache-status                      # never stored
-  curl -s -o /dev/null -w '%{{size_download}} bytes\\n' http://{edge}/big/100MiB   # streamed
+  # twice: a miss, then a hit
+  curl -si http://{edge}/static/app.js | grep -iE 'cache-status|age|via'
+  # max-age=2, stale-while-revalidate=30: ask again after 3 s
+  curl -si http://{edge}/api/items | grep -i cache-status
+  # one stored variant per language
+  curl -si -H 'Accept-Language: fr' http://{edge}/vary/lang
+  # a 206 from the cached object
+  curl -si -H 'Range: bytes=0-99' http://{edge}/big/1MiB | head -5
+  # never stored
+  curl -si http://{edge}/private | grep -i cache-status
+  # purge everything under /static/ through the admin API
+  curl -s -H "Authorization: Bearer $(cat {token})" -d '{{"prefixes": ["/static/"]}}' \\
+       http://{admin}/purge
 
 Ctrl-C stops both.
 """

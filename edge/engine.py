@@ -9,7 +9,7 @@ with a ``match`` that ends in ``assert_never``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import assert_never
 
 from multidict import CIMultiDict
@@ -28,6 +28,7 @@ from edge.policy.keys import normalize_url, primary_key
 from edge.policy.options import PolicyOptions
 from edge.policy.ranges import evaluate_range
 from edge.policy.request import RequestFacts, analyze_request
+from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
 from edge.respond import close_body, entry_headers, multipart_body, slice_body
 from edge.stats import Stats
@@ -61,6 +62,8 @@ class CacheEngine:
         self._version_for = version_for or (lambda path: 0)
         self._tier_of = tier_of
         self._name = opts.cache_name
+        # RFC 9875 Cache-Group-Invalidation, applied by the invalidator when wired
+        self.invalidate_groups: Callable[..., Awaitable[int]] | None = None
 
     def key_for(self, scheme: str, host: str, target: str) -> str:
         return primary_key(scheme, host, target, self._version_for(target.split("?", 1)[0]))
@@ -351,6 +354,9 @@ class CacheEngine:
         for url in urls:
             scheme, host, target = normalize_url(url, req.scheme, req.host)
             removed += await self.store.remove(self.key_for(scheme, host, target))
+        groups = group_invalidations(headers)
+        if groups and 200 <= status < 400 and self.invalidate_groups is not None:
+            removed += await self.invalidate_groups(groups, origin=f"{req.scheme}://{req.host}")
         self.stats.invalidations += removed
         return removed
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -92,7 +93,7 @@ class Fetcher:
         clock: Clock,
         opts: PolicyOptions,
         stats: Stats,
-        spool_dir: str | None,
+        spool_dir: Callable[[], str | None],
         mem_limit: int,
         hit_for_miss: float,
         max_background: int,
@@ -153,8 +154,13 @@ class Fetcher:
         task = loop.create_task(self._run(fill, req, facts, stale, register))
         fill.task = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return fill
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a fill failed unexpectedly", exc_info=exc)
 
     async def drain(self) -> None:
         """Wait until every fill running now (background revalidations too) has ended."""
@@ -272,8 +278,9 @@ class Fetcher:
     ) -> FillHead:
         decision = decide_store(facts, resp.status, resp.headers, self._opts)
         store, detail = decision.store, decision.detail
+        spool_dir = self._spool_dir()
         too_big = resp.content_length is not None and resp.content_length > self._mem_limit
-        if store and too_big and self._spool_dir is None:
+        if store and too_big and spool_dir is None:
             store, detail = False, "too-large"
         if not store:
             if not facts.cc.no_store:
@@ -300,7 +307,7 @@ class Fetcher:
             opts=self._opts,
             stored_at=response_time,
         )
-        spool = Spool(mem_limit=self._mem_limit, spool_dir=self._spool_dir)
+        spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir)
         return FillHead(
             HeadKind.SPOOL,
             resp.status,

@@ -6,6 +6,7 @@ that creates the session, the stores and the engine, and closes them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -13,16 +14,21 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.engine import CacheEngine
 from edge.fetcher import Fetcher
 from edge.forwarding import Forwarding, origin_host
+from edge.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
+from edge.invalidation import Invalidator
+from edge.metrics import make_registry, store_stats_of
 from edge.origin.client import OriginClient, make_session
 from edge.policy.options import PolicyOptions
 from edge.stats import Stats
 from edge.store.base import Store
-from edge.store.simple import SimpleMemoryStore
+from edge.store.tiered import TieredStore, build_store
 
 log = logging.getLogger("edge.node")
 
@@ -32,9 +38,13 @@ class Node:
     cfg: Config
     clock: Clock
     engine: CacheEngine
-    store: Store
+    store: IndexedStore
     stats: Stats
     admin_token: str
+    index: CacheIndex
+    versions: VersionTable
+    invalidator: Invalidator
+    registry: CollectorRegistry
 
 
 def policy_options(cfg: Config) -> PolicyOptions:
@@ -64,13 +74,40 @@ def resolve_admin_token(cfg: Config, env: Mapping[str, str] | None = None) -> st
             return token
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        log.error("cannot read admin token file %s: %s", path, exc)
     token = secrets.token_urlsafe(32)
-    os.makedirs(cfg.cache.dir, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(token + "\n")
+    try:
+        os.makedirs(cfg.cache.dir, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(token + "\n")
+    except OSError as exc:
+        log.error(
+            "cannot write the admin token to %s (%s): the admin API is locked; "
+            "set admin.token or EDGE_ADMIN_TOKEN",
+            path,
+            exc,
+        )
+        return token
     log.info("admin token generated and written to %s (mode 0600)", path)
     return token
+
+
+async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
+    """The persisted version table; when unreadable, an empty one and an empty disk tier.
+
+    Entries stored under a bumped prefix must never come back, so a node that
+    cannot read its versions drops what the disk kept rather than serve it.
+    """
+    try:
+        return await VersionTable.open(cfg.cache.dir)
+    except VersionPersistError as exc:
+        log.error("%s: versions are kept in memory only; clearing the disk tier to be safe", exc)
+        removed = await store.remove_all()
+        if removed:
+            log.error("dropped %d stored entries whose version could not be checked", removed)
+        return VersionTable(None)
 
 
 @asynccontextmanager
@@ -87,35 +124,62 @@ async def open_node(
         strip_tags=cfg.cache.strip_tag_headers,
         targeted_field=cfg.cache.targeted_field,
     )
+    tiered: TieredStore | None = None
     if store is None:
-        store = SimpleMemoryStore()
-    spool_dir: str | None = None
+        store = tiered = build_store(cfg.cache, clock)
+    index = CacheIndex()
+    indexed = IndexedStore(store, index)
+    versions = await _open_versions(cfg, indexed)
     session = make_session(cfg.origin)
     origin = OriginClient(cfg.origin, session)
     fetcher = Fetcher(
         origin=origin,
         forwarding=forwarding,
-        store=store,
+        store=indexed,
         clock=clock,
         opts=opts,
         stats=stats,
-        spool_dir=spool_dir,
+        spool_dir=lambda: getattr(store, "spool_dir", None),
         mem_limit=cfg.cache.memory.max_object_bytes,
         hit_for_miss=cfg.cache.hit_for_miss,
         max_background=cfg.cache.max_revalidations,
     )
     engine = CacheEngine(
-        store=store,
+        store=indexed,
         origin=origin,
         forwarding=forwarding,
         clock=clock,
         opts=opts,
         stats=stats,
         fetcher=fetcher,
+        tier_of=tiered.tier_of if tiered is not None else None,
+        version_for=versions.version_for,
     )
+    invalidator = Invalidator(indexed, index, engine.key_for, clock=clock)
+    engine.invalidate_groups = invalidator.invalidate_groups
     token = resolve_admin_token(cfg)
     try:
-        yield Node(cfg=cfg, clock=clock, engine=engine, store=store, stats=stats, admin_token=token)
+        indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
+        if indexed_count:
+            log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
+        yield Node(
+            cfg=cfg,
+            clock=clock,
+            engine=engine,
+            store=indexed,
+            stats=stats,
+            admin_token=token,
+            index=index,
+            versions=versions,
+            invalidator=invalidator,
+            registry=make_registry(stats, store_stats_of(indexed)),
+        )
     finally:
+        try:  # let fills that are committing finish, within the shutdown grace
+            await asyncio.wait_for(fetcher.drain(), cfg.proxy.shutdown_grace)
+        except TimeoutError:
+            log.warning("shutdown: cancelling fills still running after the grace period")
         await fetcher.close()
         await session.close()
+        if tiered is not None:
+            await tiered.close()

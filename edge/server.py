@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Any
 
@@ -15,9 +16,15 @@ from aiohttp import web
 
 from edge.clock import Clock
 from edge.config import Config
+from edge.errors import ConfigError
 from edge.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.node import Node, open_node
-from edge.web.admin import make_admin_app
+from edge.web.admin import (
+    admin_token_is_generated,
+    check_admin_exposure,
+    handle_purge_method,
+    make_admin_app,
+)
 from edge.web.front import make_proxy_app
 
 log = logging.getLogger("edge.server")
@@ -35,10 +42,23 @@ def runner_kwargs(cfg: Config) -> dict[str, Any]:
     }
 
 
-def make_runner(node: Node) -> web.AppRunner:
+def make_proxy(node: Node) -> web.Application:
+    """The proxy app of a node, with ``PURGE`` when ``proxy.purge_method`` is on."""
     cfg = node.cfg
-    app = make_proxy_app(node.engine, name=cfg.name, max_request_body=cfg.proxy.max_request_body)
-    return web.AppRunner(app, handle_signals=False, **runner_kwargs(cfg))
+
+    async def purge(request: web.Request) -> web.Response:
+        return await handle_purge_method(request, node, node.invalidator)
+
+    return make_proxy_app(
+        node.engine,
+        name=cfg.name,
+        max_request_body=cfg.proxy.max_request_body,
+        purge=purge if cfg.proxy.purge_method else None,
+    )
+
+
+def make_admin(node: Node) -> web.Application:
+    return make_admin_app(node, node.invalidator, node.versions, node.registry)
 
 
 async def serve(
@@ -55,9 +75,10 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
+    check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
     async with open_node(cfg, clock=clock) as node:
-        proxy = make_runner(node)
-        admin = web.AppRunner(make_admin_app(node), access_log=None, handle_signals=False)
+        proxy = web.AppRunner(make_proxy(node), handle_signals=False, **runner_kwargs(cfg))
+        admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await proxy.setup()
         await admin.setup()
         try:
@@ -96,6 +117,9 @@ def run(cfg: Config) -> int:
     try:
         with runner:
             runner.run(serve(cfg))
+    except ConfigError as exc:
+        log.error("config error: %s", exc.message)
+        return 2
     except OSError as exc:
         log.error("cannot serve: %s", exc)
         return 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
+import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 trips on a lazy import at exit)
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
@@ -14,8 +15,7 @@ from yarl import URL
 from edge.clock import FakeClock
 from edge.config import CacheConfig, Config, OriginConfig
 from edge.node import Node, open_node
-from edge.server import runner_kwargs
-from edge.web.front import make_proxy_app
+from edge.server import make_proxy, runner_kwargs
 from origin_stub.app import make_app as make_origin_app
 
 START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-Modified
@@ -79,9 +79,7 @@ async def make_edge(
         ctx = open_node(cfg, clock=clock)
         node = await ctx.__aenter__()
         stack.append(ctx)
-        app = make_proxy_app(
-            node.engine, name=cfg.name, max_request_body=cfg.proxy.max_request_body
-        )
+        app = make_proxy(node)
         client = await aiohttp_client(app, server_kwargs=runner_kwargs(cfg), auto_decompress=False)
         return Edge(client, node, origin, clock)
 

@@ -11,7 +11,7 @@ from typing import TypedDict
 import msgspec
 from multidict import CIMultiDict
 
-from edge.models import Entry
+from edge.models import Entry, HeaderPairs
 from edge.policy.cache_control import parse_cache_control
 from edge.policy.freshness import (
     Directives,
@@ -52,6 +52,11 @@ class _Computed(TypedDict):
     last_modified: str | None
     request_time: float
     response_time: float
+
+
+def _plain_pairs(headers: AnyHeaders) -> HeaderPairs:
+    """Header pairs as exact ``str`` (multidict may hand out ``istr`` names; msgpack can't)."""
+    return tuple((str.__str__(k), str.__str__(v)) for k, v in headers.items())
 
 
 def _stored_headers(
@@ -152,7 +157,7 @@ def make_entry(
         method=method,
         status=status,
         reason=reason,
-        headers=tuple(headers.items()),
+        headers=_plain_pairs(headers),
         vary=vary,
         body_size=body_size,
         tags=extract_tags(resp_headers),
@@ -209,7 +214,7 @@ def freshen(
     headers = _stored_headers(full, d, opts, response_time)
     return msgspec.structs.replace(
         entry,
-        headers=tuple(headers.items()),
+        headers=_plain_pairs(headers),
         invalidated=False,
         targeted=targeted,
         **_computed(headers, full, d, entry.status, request_time, response_time, opts),

@@ -1,20 +1,459 @@
-"""The admin app (its own listener): health now; purge, versions, stats and metrics build on it."""
+"""The admin app (its own listener): purge, versions, stats, entries, metrics, health.
+
+Every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>``
+(compared in constant time). Bodies are JSON decoded straight into msgspec
+Structs that forbid unknown fields, so nothing malformed reaches the store;
+errors are JSON ``{"error": "..."}`` naming the problem. The routes and the
+OpenAPI document (``/openapi.json``) are built from one table, ``OPERATIONS``.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import hmac
+import importlib.metadata
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+import msgspec
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from edge.config import Config
+from edge.errors import ClientRequestError, ConfigError, EdgeError
+from edge.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
+from edge.invalidation import Invalidator
+from edge.metrics import CONTENT_TYPE, make_registry, render, store_stats_of
 from edge.node import Node
+from edge.web.openapi import Handler, Operation, QueryParam, build_document
+
+log = logging.getLogger("edge.admin")
+
+MAX_BODY = 1 << 20
+MAX_ITEMS = 10_000
+MAX_LIMIT = 1000
+REALM = 'Bearer realm="edge-admin"'
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+Items = Annotated[list[Text], msgspec.Meta(max_length=MAX_ITEMS)]
+
+
+# -- request and answer bodies ------------------------------------------------------
+class PurgeBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    urls: Items = []
+    prefixes: Items = []
+    tags: Items = []
+    all: bool = False
+    soft: bool = False
+    local: bool = False  # cluster propagation is a later issue; accepted now
+
+
+class PurgeAnswer(msgspec.Struct, kw_only=True):
+    purged: int
+    soft: bool
+    nodes: dict[str, bool]
+
+
+class VersionBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern="^/[^?#]*$")]
+
+
+class VersionAnswer(msgspec.Struct, kw_only=True):
+    prefix: str
+    version: int
+    nodes: dict[str, bool]
+
+
+class VersionsAnswer(msgspec.Struct, kw_only=True):
+    versions: dict[str, int]
+
+
+class TierUse(msgspec.Struct, kw_only=True):
+    objects: int = 0
+    bytes: int = 0
+
+
+class StatsAnswer(msgspec.Struct, kw_only=True):
+    name: str
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0
+    revalidated: int = 0
+    collapsed: int = 0
+    passes: int = 0
+    stored: int = 0
+    origin_requests: int = 0
+    origin_errors: int = 0
+    invalidations: int = 0
+    bytes_from_cache: int = 0
+    hit_ratio: float
+    tiers: dict[str, TierUse]
+    store: dict[str, int | float | bool | str]
+
+
+class EntryInfo(msgspec.Struct, kw_only=True):
+    url: str
+    key: str
+    variant: str
+    status: int
+    age: float
+    ttl: float
+    size: int
+    tier: str | None
+    tags: list[str]
+    invalidated: bool
+
+
+class EntriesAnswer(msgspec.Struct, kw_only=True):
+    entries: list[EntryInfo]
+    truncated: bool
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    name: str
+
+
+class ErrorAnswer(msgspec.Struct, kw_only=True):
+    error: str
+
+
+# -- the app's state ----------------------------------------------------------------
+@dataclass(slots=True)
+class Admin:
+    node: Node
+    invalidator: Invalidator
+    versions: VersionTable
+    registry: CollectorRegistry
+
 
 NODE = web.AppKey("node", Node)
+ADMIN = web.AppKey("admin", Admin)
+DOCUMENT = web.AppKey("openapi", dict)
 
 
+def _json(value: msgspec.Struct, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(value), status=status, content_type="application/json"
+    )
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    body = msgspec.json.encode(ErrorAnswer(error=message))
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+async def _decode(request: web.Request, kind: type[Any]) -> Any:
+    """The body as ``kind``; 400 naming the problem, 413 over 1 MiB."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    raw = await request.read()  # aiohttp stops at client_max_size with 413
+    if not raw.strip():
+        raise ClientRequestError("the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ClientRequestError(f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ClientRequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+# -- handlers -----------------------------------------------------------------------
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "name": request.app[NODE].cfg.name})
+    return _json(Health(status="ok", name=request.app[NODE].cfg.name))
 
 
-def make_admin_app(node: Node) -> web.Application:
-    app = web.Application(client_max_size=1 << 20)
+async def purge(request: web.Request) -> web.Response:
+    admin = request.app[ADMIN]
+    body: PurgeBody = await _decode(request, PurgeBody)
+    if not (body.urls or body.prefixes or body.tags or body.all):
+        raise ClientRequestError(
+            'nothing to purge: give "urls", "prefixes" or "tags" (non-empty), or "all": true'
+        )
+    count = await admin.invalidator.purge(body.urls, body.prefixes, body.tags, body.all, body.soft)
+    name = admin.node.cfg.name
+    log.info("purged %d entries (soft=%s) on request from %s", count, body.soft, request.remote)
+    return _json(PurgeAnswer(purged=count, soft=body.soft, nodes={name: True}))
+
+
+async def bump_version(request: web.Request) -> web.Response:
+    admin = request.app[ADMIN]
+    body: VersionBody = await _decode(request, VersionBody)
+    if not body.prefix.isprintable():
+        raise ClientRequestError(f"prefix {body.prefix!r} contains control characters")
+    version = await admin.versions.bump(body.prefix)
+    name = admin.node.cfg.name
+    return _json(VersionAnswer(prefix=body.prefix, version=version, nodes={name: True}))
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    return _json(VersionsAnswer(versions=request.app[ADMIN].versions.snapshot()))
+
+
+async def stats(request: web.Request) -> web.Response:
+    node = request.app[ADMIN].node
+    counters = node.stats.as_dict()
+    known = {k: v for k, v in counters.items() if k in StatsAnswer.__struct_fields__}
+    store_stats = getattr(node.store, "stats", None)
+    raw: dict[str, int | float | bool | str] = dict(store_stats()) if store_stats else {}
+    tiers: dict[str, TierUse] = {}
+    for name, value in raw.items():
+        tier, _, what = name.partition("_")
+        if what in ("objects", "bytes") and isinstance(value, int | float):
+            use = tiers.setdefault(tier, TierUse())
+            setattr(use, what, int(value))
+    answer = StatsAnswer(
+        name=node.cfg.name, hit_ratio=node.stats.hit_ratio, tiers=tiers, store=raw, **known
+    )
+    return _json(answer)
+
+
+async def entries(request: web.Request) -> web.Response:
+    admin = request.app[ADMIN]
+    limit_text = request.query.get("limit", "100")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        raise ClientRequestError(f"limit must be an integer 1..{MAX_LIMIT}, got {limit_text!r}")
+    limit = int(limit_text)
+    out: list[EntryInfo] = []
+    async for e in _entries_under(admin, request.query.get("prefix", "")):
+        if len(out) == limit + 1:
+            break
+        out.append(e)
+    return _json(EntriesAnswer(entries=out[:limit], truncated=len(out) > limit))
+
+
+async def _entries_under(admin: Admin, prefix: str) -> AsyncIterator[EntryInfo]:
+    """Stored entries whose URL starts with ``prefix``, in URL order, read from the store."""
+    index, store = admin.invalidator.index, admin.node.store
+    url_prefixes = admin.invalidator.url_prefixes(prefix) if prefix else [""]
+    tier_of = getattr(store, "tier_of", None)
+    now = admin.node.clock.now()
+    for url_prefix in url_prefixes:
+        for url in index.urls_with_prefix(url_prefix):
+            for key in sorted(index.keys_for_url(url)):
+                for e in await store.variants(key):
+                    age = max(0.0, e.initial_age + (now - e.response_time))
+                    lifetime = 0.0 if e.invalidated else e.lifetime
+                    yield EntryInfo(
+                        url=e.url,
+                        key=e.key,
+                        variant=e.variant,
+                        status=e.status,
+                        age=age,
+                        ttl=lifetime - age,
+                        size=e.body_size,
+                        tags=list(e.tags),
+                        tier=tier_of(e) if tier_of is not None else None,
+                        invalidated=e.invalidated,
+                    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = render(request.app[ADMIN].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT])
+
+
+_PREFIX_Q = QueryParam(
+    "prefix", {"type": "string"}, "a path (every origin) or an absolute URL prefix"
+)
+_LIMIT_Q = QueryParam(
+    "limit",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+    "at most this many entries",
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST",
+        "/purge",
+        purge,
+        "Purge by URL, prefix, tag or everything; hard or soft",
+        PurgeBody,
+        PurgeAnswer,
+        errors=(400, 413),
+    ),
+    Operation(
+        "POST",
+        "/versions",
+        bump_version,
+        "Bump a path prefix's version (O(1))",
+        VersionBody,
+        VersionAnswer,
+        errors=(400, 413, 500),
+    ),
+    Operation(
+        "GET",
+        "/versions",
+        list_versions,
+        "Every bumped prefix and its version",
+        answer=VersionsAnswer,
+    ),
+    Operation(
+        "GET",
+        "/stats",
+        stats,
+        "Counters, hit ratio, objects and bytes per tier",
+        answer=StatsAnswer,
+    ),
+    Operation(
+        "GET",
+        "/entries",
+        entries,
+        "Cached entries under a prefix (bounded)",
+        answer=EntriesAnswer,
+        query=(_PREFIX_Q, _LIMIT_Q),
+        errors=(400,),
+    ),
+    Operation("GET", "/metrics", metrics, "Prometheus text exposition", answer_type="text/plain"),
+    Operation("GET", "/healthz", healthz, "200 while serving", answer=Health, auth=False),
+    Operation("GET", "/openapi.json", openapi, "This document"),
+)
+PUBLIC_PATHS = frozenset(op.path for op in OPERATIONS if not op.auth)
+
+
+# -- auth and errors ----------------------------------------------------------------
+def _presented_token(request: web.BaseRequest, *, allow_purge_header: bool = False) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if allow_purge_header:
+        return request.headers.get("X-Purge-Token")
+    return None
+
+
+def token_ok(presented: str | None, token: str) -> bool:
+    if presented is None:
+        return False
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    )
+
+
+def _unauthorized() -> web.Response:
+    return _error(
+        401,
+        "missing or wrong admin token: send Authorization: Bearer <token>",
+        {"WWW-Authenticate": REALM},
+    )
+
+
+@web.middleware
+async def admin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Auth first (all but /healthz), then edge errors and HTTP errors as JSON."""
+    if request.path not in PUBLIC_PATHS:
+        if not token_ok(_presented_token(request), request.app[ADMIN].node.admin_token):
+            return _unauthorized()
+    try:
+        return await handler(request)
+    except EdgeError as exc:
+        return _error(exc.status, exc.message)
+    except VersionPersistError as exc:
+        return _error(500, str(exc))
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(
+                exc.status,
+                exc.reason,
+                {"Allow": exc.headers.get("Allow", "")} if "Allow" in exc.headers else None,
+            )
+        raise
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("edge")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def make_admin_app(
+    node: Node,
+    invalidator: Invalidator | None = None,
+    versions: VersionTable | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The admin app. Parts left out are built from the node (until ``serve`` passes them):
+    an unwired in-memory version table, and an index only of what this app sees.
+    """
+    if invalidator is None:
+        store = node.store
+        indexed = store if isinstance(store, IndexedStore) else IndexedStore(store, CacheIndex())
+        invalidator = Invalidator(indexed, indexed.index, node.engine.key_for, clock=node.clock)
+    versions = versions if versions is not None else VersionTable(None)
+    if registry is None:
+        registry = make_registry(node.stats, store_stats_of(node.store))
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[admin_middleware])
     app[NODE] = node
-    app.router.add_get("/healthz", healthz)
+    app[ADMIN] = Admin(node, invalidator, versions, registry)
+    app[DOCUMENT] = build_document(OPERATIONS, ErrorAnswer, _package_version())
+    for op in OPERATIONS:
+        app.router.add_route(op.method, op.path, op.handler)
     return app
+
+
+# -- PURGE on the proxy port, and start-up checks -------------------------------------
+async def handle_purge_method(
+    request: web.Request, node: Node, invalidator: Invalidator
+) -> web.Response:
+    """``PURGE <path>`` (Varnish/Squid convention): the URL the client names, all variants.
+
+    Token in ``Authorization: Bearer`` or ``X-Purge-Token``; ``X-Purge-Soft: 1``
+    marks stale instead of removing.
+    """
+    presented = _presented_token(request, allow_purge_header=True)
+    if not token_ok(presented, node.admin_token):
+        return _unauthorized()
+    soft = request.headers.get("X-Purge-Soft", "").strip() in ("1", "true")
+    url = f"{request.scheme}://{request.host}{request.raw_path}"
+    try:
+        count = await invalidator.purge(urls=[url], soft=soft)
+    except ClientRequestError as exc:
+        return _error(exc.status, exc.message)
+    return _json(PurgeAnswer(purged=count, soft=soft, nodes={node.cfg.name: True}))
+
+
+def admin_token_is_generated(cfg: Config, env: Mapping[str, str]) -> bool:
+    """Whether ``resolve_admin_token`` falls back to the generated token file."""
+    return not cfg.admin.token and not env.get("EDGE_ADMIN_TOKEN")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+def check_admin_exposure(cfg: Config, token_was_generated: bool) -> None:
+    """Refuse an admin listener off loopback guarded only by a generated token."""
+    listen = cfg.admin.listen
+    if token_was_generated and not _is_loopback(listen.host):
+        raise ConfigError(
+            "admin.listen",
+            str(listen),
+            "a loopback address (127.0.0.1, ::1 or localhost) while the admin token is "
+            "generated; to expose the admin API, set admin.token or EDGE_ADMIN_TOKEN to a "
+            "secret you manage",
+        )
+
+
+__all__ = [
+    "ADMIN",
+    "NODE",
+    "OPERATIONS",
+    "Admin",
+    "admin_token_is_generated",
+    "check_admin_exposure",
+    "handle_purge_method",
+    "make_admin_app",
+    "token_ok",
+]

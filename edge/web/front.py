@@ -23,6 +23,8 @@ log = logging.getLogger("edge.proxy")
 
 ENGINE = web.AppKey("engine", CacheEngine)
 MAX_BODY = web.AppKey("max_request_body", int)
+PurgeHandler = Callable[[web.Request], Awaitable[web.Response]]
+PURGE: web.AppKey[PurgeHandler] = web.AppKey("purge")
 RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -59,6 +61,8 @@ async def _request_body(request: web.BaseRequest, limit: int) -> AsyncIterator[b
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    if request.method == "PURGE" and PURGE in request.app:
+        return await request.app[PURGE](request)
     engine = request.app[ENGINE]
     limit = request.app[MAX_BODY]
     if request.content_length is not None and request.content_length > limit:
@@ -204,9 +208,18 @@ def _plain(status: int, text: str, name: str, detail: str) -> web.Response:
     return web.Response(status=status, text=text, headers=headers)
 
 
-def make_proxy_app(engine: CacheEngine, *, name: str, max_request_body: int) -> web.Application:
+def make_proxy_app(
+    engine: CacheEngine,
+    *,
+    name: str,
+    max_request_body: int,
+    purge: PurgeHandler | None = None,
+) -> web.Application:
+    """The proxy app; ``purge`` answers ``PURGE <path>`` when the config enables it."""
     app = web.Application(middlewares=[error_middleware(name)], client_max_size=max_request_body)
     app[ENGINE] = engine
     app[MAX_BODY] = max_request_body
+    if purge is not None:
+        app[PURGE] = purge
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     return app

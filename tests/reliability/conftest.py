@@ -74,8 +74,15 @@ def origin_proc(tmp_path: Path) -> Iterator[Proc]:
         proc.stop(signal.SIGKILL)
 
 
-def start_edge(origin: Proc, tmp_path: Path, *extra: str, name: str = "edge") -> Proc:
-    port, admin = free_port(), free_port()
+def start_edge(
+    origin: Proc,
+    tmp_path: Path,
+    *extra: str,
+    name: str = "edge",
+    ports: tuple[int, int] | None = None,
+) -> Proc:
+    """An edge process; pass ``ports`` (proxy, admin) to restart one where it was."""
+    port, admin = ports or (free_port(), free_port())
     cmd = [sys.executable, "-m", "edge", "serve", "--listen", f"127.0.0.1:{port}"]
     cmd += ["--origin", origin.url, "--admin-listen", f"127.0.0.1:{admin}"]
     cmd += ["--cache-dir", str(tmp_path / f"cache-{name}"), "--name", name, *extra]

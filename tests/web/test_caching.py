@@ -24,8 +24,11 @@ def status_of(resp: Any) -> dict[str, Any]:
 
 
 async def fetch(edge: Any, path: str, **kw: Any) -> tuple[Any, bytes]:
+    """GET and read; then let the fill commit, so the fake clock can jump safely."""
     resp = await edge.get(path, **kw)
-    return resp, await resp.read()
+    body = await resp.read()
+    await edge.settle()
+    return resp, body
 
 
 async def test_rfc9111_4_fresh_response_is_served_from_cache(edge: Any) -> None:
@@ -352,3 +355,21 @@ async def test_head_is_answered_from_a_stored_get(edge: Any) -> None:
     r = await edge.client.head("/static/a.txt")
     assert status_of(r)["hit"] is True
     assert int(r.headers["Content-Length"]) > 0
+
+
+async def test_vary_variants_are_bounded_per_url(make_edge: Any) -> None:
+    from dataclasses import replace
+
+    from edge.config import Config
+
+    base = Config()
+    edge = await make_edge(replace(base, cache=replace(base.cache, max_variants=3)))
+    for lang in ("a", "b", "c", "d", "e"):
+        await fetch(edge, "/vary/lang", headers={"Accept-Language": lang})
+    key = edge.node.engine.key_for("http", f"127.0.0.1:{edge.client.port}", "/vary/lang")
+    kept = await edge.node.store.variants(key)
+    assert len(kept) == 3
+    r, _ = await fetch(edge, "/vary/lang", headers={"Accept-Language": "e"})
+    assert status_of(r)["hit"] is True
+    r, _ = await fetch(edge, "/vary/lang", headers={"Accept-Language": "a"})
+    assert status_of(r)["fwd"] == "vary-miss"

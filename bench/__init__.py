@@ -1,0 +1,1 @@
+"""Benchmarks: timings and simulations, never assertions."""

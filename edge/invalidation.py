@@ -1,0 +1,192 @@
+"""Purges: by URL, prefix, tag, everything; hard or soft; and RFC 9875 group invalidation.
+
+A hard purge removes every Vary variant from every tier (``Store.remove``);
+a soft purge marks each variant ``invalidated`` (``Store.update``), so the
+policy never treats it as fresh again but may still serve it under
+stale-while-revalidate / stale-if-error. Either way the purge is in effect
+when the coroutine returns: the store calls have completed.
+
+Inputs are all checked before anything is touched, so a request with one bad
+URL purges nothing (:class:`BadPurge`, a 400).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from edge.clock import Clock, SystemClock
+from edge.errors import ClientRequestError
+from edge.index import CacheIndex, Ident, IndexedStore, url_of_key
+from edge.policy.keys import normalize_host, normalize_url
+
+KeyFor = Callable[[str, str, str], str]  # (scheme, host, target) -> primary key, current version
+
+
+class BadPurge(ClientRequestError):
+    """A purge input that is not a path or an http(s) URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeTargets:
+    """Validated, normalised purge inputs."""
+
+    urls: tuple[tuple[str, str, str], ...] = ()  # (scheme, host, target); host "" = every origin
+    prefixes: tuple[str, ...] = ()  # absolute URL prefixes, or paths (every origin)
+    tags: tuple[str, ...] = ()
+    everything: bool = False
+
+
+class Invalidator:
+    def __init__(
+        self,
+        store: IndexedStore,
+        index: CacheIndex,
+        key_for: KeyFor,
+        *,
+        default_scheme: str = "http",
+        default_host: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """``default_host`` None: a path purge applies to that path on every origin indexed."""
+        self.clock = clock or SystemClock()
+        self.store = store
+        self.index = index
+        self.key_for = key_for
+        self.default_scheme = default_scheme.lower()
+        self.default_host = (
+            normalize_host(self.default_scheme, default_host) if default_host else None
+        )
+
+    # -- validation ---------------------------------------------------------------
+    def targets(
+        self,
+        urls: Iterable[str] = (),
+        prefixes: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        everything: bool = False,
+    ) -> PurgeTargets:
+        """Check and normalise every input; :class:`BadPurge` names the first bad one."""
+        out_urls: list[tuple[str, str, str]] = []
+        for url in urls:
+            out_urls.append(self._split(url, "urls"))
+        out_prefixes: list[str] = []
+        for prefix in prefixes:
+            scheme, host, target = self._split(prefix, "prefixes")
+            out_prefixes.append(f"{scheme}://{host}{target}" if host else target)
+        tag_list = list(tags)
+        for tag in tag_list:
+            if not tag or not tag.isprintable():
+                raise BadPurge(f"tags: {tag!r} is not a tag (a non-empty printable string)")
+        return PurgeTargets(tuple(out_urls), tuple(out_prefixes), tuple(tag_list), everything)
+
+    def _split(self, text: str, field: str) -> tuple[str, str, str]:
+        if not text.isprintable():
+            raise BadPurge(f"{field}: {text!r} contains control characters")
+        host = self.default_host or ""
+        try:
+            scheme, host, target = normalize_url(text, self.default_scheme, host)
+        except ValueError as exc:
+            raise BadPurge(f"{field}: {exc}") from None
+        return scheme, host, target
+
+    def url_prefixes(self, prefix: str) -> list[str]:
+        """Absolute URL prefixes a prefix input stands for (a path: one per origin)."""
+        (normalised,) = self.targets(prefixes=[prefix]).prefixes
+        return self._prefix_urls(normalised)
+
+    # -- purges -------------------------------------------------------------------
+    async def purge(
+        self,
+        urls: Iterable[str] = (),
+        prefixes: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        all: bool = False,
+        soft: bool = False,
+    ) -> int:
+        """Validate, then purge; returns how many stored entries (variants) were purged."""
+        return await self.apply(self.targets(urls, prefixes, tags, all), soft=soft)
+
+    async def apply(self, t: PurgeTargets, *, soft: bool = False) -> int:
+        now = self.clock.now()
+        if t.everything:
+            self.store.tombstones.purged(now, everything=True)
+            return await self._all(soft)
+        keys: dict[str, None] = {}  # ordered, deduplicated
+        for scheme, host, target in t.urls:
+            for origin in self._origins(scheme, host):
+                url = origin + target
+                keys.update(dict.fromkeys(self.index.keys_for_url(url)))
+                # also the current-version key, in case the index missed it (not yet rebuilt)
+                o_scheme, _, o_host = origin.partition("://")
+                keys[self.key_for(o_scheme, o_host, target)] = None
+        url_prefixes = [u for p in t.prefixes for u in self._prefix_urls(p)]
+        self.store.tombstones.purged(now, keys=keys, prefixes=url_prefixes, tags=t.tags)
+        for url_prefix in url_prefixes:
+            keys.update(dict.fromkeys(self.index.keys_with_prefix(url_prefix)))
+        idents: dict[Ident, None] = {}
+        for tag in t.tags:
+            idents.update(dict.fromkeys(self.index.keys_with_tag(tag)))
+        purged = 0
+        for key in keys:
+            purged += await self._one(key, None, soft)
+        for key, variant in idents:
+            if key not in keys:
+                purged += await self._one(key, variant, soft)
+        return purged
+
+    async def invalidate_groups(
+        self, groups: Sequence[str], *, origin: str, soft: bool = False
+    ) -> int:
+        """RFC 9875 §3 ``Cache-Group-Invalidation``: entries of ``origin`` in these groups.
+
+        ``origin`` is ``scheme://host`` of the unsafe request's target: groups
+        are scoped to an origin (§2), so a response cannot invalidate another
+        origin's entries.
+        """
+        scheme, _, host = origin.partition("://")
+        own = f"{scheme.lower()}://{normalize_host(scheme, host)}/"
+        idents = {
+            ident: None
+            for group in groups
+            for ident in self.index.keys_with_tag(group)
+            if url_of_key(ident[0]).startswith(own)
+        }
+        self.store.tombstones.purged(self.clock.now(), keys=[key for key, _ in idents])
+        purged = 0
+        for key, variant in idents:
+            purged += await self._one(key, variant, soft)
+        return purged
+
+    # -- helpers ------------------------------------------------------------------
+    def _origins(self, scheme: str, host: str) -> list[str]:
+        if host:
+            return [f"{scheme}://{host}"]
+        return self.index.origins()  # a path and no default host: that path on every origin
+
+    def _prefix_urls(self, prefix: str) -> list[str]:
+        if not prefix.startswith("/"):
+            return [prefix]
+        return [origin + prefix for origin in self._origins(self.default_scheme, "")]
+
+    async def _one(self, key: str, variant: str | None, soft: bool) -> int:
+        if not soft:
+            return await self.store.remove(key, variant)
+        marked = 0
+        for entry in await self.store.variants(key):
+            if variant is not None and entry.variant != variant:
+                continue
+            if not entry.invalidated:
+                await self.store.update(msgspec.structs.replace(entry, invalidated=True))
+            marked += 1
+        return marked
+
+    async def _all(self, soft: bool) -> int:
+        if not soft:
+            return await self.store.remove_all()
+        marked = 0
+        for key in self.index.all_keys():
+            marked += await self._one(key, None, True)
+        return marked

@@ -1,0 +1,89 @@
+"""Prometheus metrics: a registry owned by the app, never the process-global one.
+
+A custom collector reads :class:`~edge.stats.Stats` and the store's
+``stats()`` dict at scrape time, so the hot path only bumps plain integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge.stats import Stats
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+StoreStats = Callable[[], Mapping[str, int | float | bool | str]]
+
+# Stats field -> (metric name without the edge_ prefix and _total suffix, help)
+_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("requests", "requests", "Requests received on the proxy port"),
+    ("hits", "cache_hits", "Requests answered fresh from the cache"),
+    ("misses", "cache_misses", "Requests with nothing usable stored"),
+    ("stale", "cache_stale", "Requests answered stale (while revalidating, or on error)"),
+    ("revalidated", "cache_revalidated", "Stored entries freshened by a 304 from the origin"),
+    ("collapsed", "collapsed", "Requests that joined another request's origin fetch"),
+    ("passes", "passes", "Requests passed to the origin without caching"),
+    ("stored", "stored", "Responses stored"),
+    ("origin_requests", "origin_requests", "Requests sent to the origin"),
+    ("origin_errors", "origin_errors", "Origin requests that failed or answered 5xx"),
+    ("invalidations", "invalidations", "Entries removed by unsafe-method invalidation"),
+    ("bytes_from_cache", "cache_served_bytes", "Body bytes served from the cache"),
+)
+
+
+class EdgeCollector(Collector):
+    def __init__(self, stats: Stats, store_stats: StoreStats | None = None) -> None:
+        self._stats = stats
+        self._store_stats = store_stats
+
+    def collect(self) -> Iterator[Metric]:
+        values = self._stats.as_dict()
+        for field, name, help_text in _COUNTERS:
+            yield CounterMetricFamily(f"edge_{name}", help_text, value=values.get(field, 0))
+        yield GaugeMetricFamily(
+            "edge_cache_hit_ratio",
+            "(hits + stale) / (hits + stale + misses) since start",
+            value=self._stats.hit_ratio,
+        )
+        if self._store_stats is not None:
+            yield from _tier_metrics(self._store_stats())
+
+
+def _tier_metrics(raw: Mapping[str, int | float | bool | str]) -> Iterator[Metric]:
+    """``<tier>_objects`` / ``<tier>_bytes`` as labelled gauges; other numbers as-is."""
+    objects = GaugeMetricFamily("edge_store_objects", "Objects held per tier", labels=["tier"])
+    used = GaugeMetricFamily("edge_store_bytes", "Bytes held per tier", labels=["tier"])
+    extra: list[Metric] = []
+    for name, value in sorted(raw.items()):
+        if isinstance(value, str):
+            continue
+        tier, _, what = name.partition("_")
+        if what == "objects":
+            objects.add_metric([tier], float(value))
+        elif what == "bytes":
+            used.add_metric([tier], float(value))
+        else:
+            extra.append(GaugeMetricFamily(f"edge_store_{name}", f"store: {name}", value=value))
+    yield objects
+    yield used
+    yield from extra
+
+
+def make_registry(stats: Stats, store_stats: StoreStats | None = None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EdgeCollector(stats, store_stats))
+    return registry
+
+
+def store_stats_of(store: object) -> StoreStats | None:
+    """The store's ``stats()`` method when it has one (the tiered store does)."""
+    method = getattr(store, "stats", None)
+    return method if callable(method) else None
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

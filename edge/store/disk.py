@@ -1,0 +1,436 @@
+"""The disk tier: one typed adapter over ``diskcache`` (the only module importing it).
+
+Layout under ``directory``::
+
+    objects/   the diskcache Cache: SQLite rows plus one file per body
+    tmp/       spool files (same filesystem, so ``put`` can rename them in)
+
+Rows (diskcache keys are strings, values never pickled):
+
+* ``"i\\0<key>"`` -> msgpack list of the variant names of a primary key (tag ``"i"``);
+* ``"v\\0<key>\\0<variant>"`` -> a body file plus the msgpack ``Entry`` in the
+  row's value column (tag ``"v"``), written by :class:`_EdgeDisk`.
+
+``_EdgeDisk.store`` renames the spool into the file diskcache would have
+written and returns diskcache's own ``(size, mode, filename, value)``, so
+diskcache's size accounting and LRU culling cover the body files.
+
+Crash safety: the body file is complete (renamed) before the row that names
+it commits, and index and row change in one SQLite transaction. A row whose
+file is missing or has the wrong size, or whose metadata does not decode, is
+a miss and is removed. A kill between rename and commit leaves an unnamed
+file that is never served (``diskcache.Cache.check(fix=True)`` reclaims it).
+
+Degrade, not fail: when the directory cannot be opened or a write fails with
+ENOSPC, EIO, EROFS or a permission error, the tier logs an ERROR, reports
+``degraded`` in :meth:`DiskTier.stats`, refuses puts and answers misses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import diskcache
+import msgspec
+
+from edge.clock import Clock
+from edge.models import Entry, FileBody
+from edge.store.base import SpooledBody
+from edge.store.memory import same_body
+
+log = logging.getLogger("edge.store")
+
+T = TypeVar("T")
+
+_FATAL_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+_SPOOL_MAX_AGE = 3600.0  # seconds; older spool files are leftovers of a crash
+
+
+class _Record:
+    """A variant row to write: metadata plus the body file to move (or link) in."""
+
+    __slots__ = ("meta", "source", "link", "filename")
+
+    def __init__(self, meta: bytes, source: str, link: bool = False) -> None:
+        self.meta = meta
+        self.source = source
+        self.link = link  # hard-link (metadata update) instead of rename
+        self.filename: str | None = None  # set once the file is in place
+
+
+class _Row:
+    """A variant row read back: raw metadata and the body file's relative name."""
+
+    __slots__ = ("meta", "filename")
+
+    def __init__(self, meta: bytes, filename: str) -> None:
+        self.meta = meta
+        self.filename = filename
+
+
+class _EdgeDisk(diskcache.Disk):  # type: ignore[misc]
+    place: Callable[[str, str, bool], int]  # set by DiskTier: (source, dest, link) -> size
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if isinstance(value, _Record):
+            filename, full_path = self.filename(key, value)
+            os.makedirs(os.path.dirname(full_path), exist_ok=True)
+            size = self.place(value.source, full_path, value.link)
+            value.filename = filename
+            return size, diskcache.core.MODE_BINARY, filename, sqlite3.Binary(value.meta)
+        return super().store(value, read, key)
+
+    def fetch(self, mode: int, filename: str, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_BINARY and value is not None:
+            return _Row(bytes(value), filename)
+        return super().fetch(mode, filename, value, read)
+
+
+def _index_key(key: str) -> str:
+    return "i\0" + key
+
+
+def _variant_key(key: str, variant: str) -> str:
+    return f"v\0{key}\0{variant}"
+
+
+class DiskTier:
+    def __init__(
+        self, directory: str, max_bytes: int, clock: Clock, max_variants: int = 32
+    ) -> None:
+        self.directory = directory
+        self.spool_dir = os.path.join(directory, "tmp")
+        self.data_dir = os.path.join(directory, "objects")
+        self.max_bytes = max_bytes
+        self.max_variants = max_variants
+        self.degraded = False
+        self.degraded_reason = ""
+        self.evictions = 0
+        self._clock = clock
+        self._rows = 0
+        self._volume = 0
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._entry = msgspec.msgpack.Decoder(Entry)
+        self._names = msgspec.msgpack.Decoder(list[str])
+        self._cache: Any = None
+        # Start-up only: opening SQLite blocks briefly, before serving begins.
+        try:
+            os.makedirs(self.spool_dir, exist_ok=True)
+            self._sweep_spool()
+            self._cache = diskcache.Cache(
+                self.data_dir,
+                disk=_EdgeDisk,
+                size_limit=max_bytes,
+                cull_limit=10,
+                eviction_policy="least-recently-used",
+                disk_min_file_size=1 << 20,  # index rows stay inside SQLite
+                statistics=0,
+                tag_index=0,
+            )
+            self._cache.disk.place = self._place_body
+            self._refresh()
+        except (OSError, sqlite3.Error) as exc:
+            self._degrade(f"cannot open cache directory {directory!r}", exc)
+
+    @property
+    def usable(self) -> bool:
+        return self._cache is not None and not self.degraded
+
+    # -- Store protocol -------------------------------------------------
+
+    async def variants(self, key: str) -> Sequence[Entry]:
+        return await self._run(self._variants_sync, [], key)
+
+    async def open_body(self, entry: Entry) -> FileBody | None:
+        return await self._run(self._open_sync, None, entry)
+
+    async def read_body(self, entry: Entry) -> bytes | None:
+        """The whole body in memory (for promotion), or None when gone."""
+        return await self._run(self._read_sync, None, entry)
+
+    async def put(self, entry: Entry, body: SpooledBody) -> bool:
+        try:
+            if not self.usable or entry.body_size > self.max_bytes:
+                return False
+            return await self._run(self._put_sync, False, entry, body)
+        finally:
+            body.discard()  # a no-op once the spool was renamed in
+
+    async def update(self, entry: Entry) -> None:
+        await self._run(self._update_sync, False, entry)
+
+    async def remove(self, key: str, variant: str | None = None) -> int:
+        return len(await self.remove_names(key, variant))
+
+    async def remove_names(self, key: str, variant: str | None = None) -> set[str]:
+        """Like :meth:`remove`, returning the variant names removed."""
+        return await self._run(self._remove_sync, set(), key, variant)
+
+    async def iter_entries(self) -> AsyncIterator[Entry]:
+        """Every stored entry's metadata (start-up re-indexing); bodies are not checked.
+
+        Reads the rows directly so that the scan does not touch their access
+        times (a ``get`` would, and would scramble the LRU order).
+        """
+        empty: list[Entry] = []
+        for entry in await self._run(self._entries_sync, empty):
+            yield entry
+
+    async def remove_all(self) -> int:
+        return await self._run(self._clear_sync, 0)
+
+    def stats(self) -> dict[str, int | float | bool | str]:
+        return {
+            "disk_rows": self._rows,
+            "disk_bytes": self._volume,
+            "disk_max_bytes": self.max_bytes,
+            "disk_evictions": self.evictions,
+            "disk_degraded": self.degraded,
+            "disk_degraded_reason": self.degraded_reason,
+        }
+
+    async def close(self) -> None:
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            await asyncio.to_thread(cache.close)
+
+    # -- hooks ----------------------------------------------------------
+
+    def _place_body(self, source: str, dest: str, link: bool) -> int:
+        """Move (or hard-link) a complete body file into place; returns its size.
+
+        Never copies. Tests override this to inject write failures.
+        """
+        if link:
+            os.link(source, dest)
+        else:
+            os.rename(source, dest)
+        return os.stat(dest).st_size
+
+    # -- blocking work, always in a thread ------------------------------
+
+    async def _run(self, fn: Callable[..., T], default: T, *args: Any) -> T:
+        if not self.usable:
+            return default
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except diskcache.Timeout:
+            log.warning("disk cache busy: %s gave up waiting for the SQLite lock", fn.__name__)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                log.warning("disk cache busy: %s: %s", fn.__name__, exc)
+            else:
+                self._degrade("SQLite error", exc)
+        except sqlite3.DatabaseError as exc:
+            self._degrade("SQLite database error", exc)
+        except OSError as exc:
+            if exc.errno in _FATAL_ERRNOS:
+                self._degrade("write failed", exc)
+            else:
+                log.warning("disk cache I/O error in %s: %s", fn.__name__, exc)
+        return default
+
+    def _variants_sync(self, key: str) -> list[Entry]:
+        names = self._read_index(key)
+        entries: list[Entry] = []
+        gone: list[str] = []
+        for name in names:
+            entry = self._checked(self._cache.get(_variant_key(key, name)))
+            if entry is None:
+                gone.append(name)
+            else:
+                entries.append(entry)
+        if gone:
+            self._prune(key, gone)
+        return entries
+
+    def _open_sync(self, entry: Entry) -> FileBody | None:
+        row = self._cache.get(_variant_key(entry.key, entry.variant))
+        stored = self._decode(row)
+        if stored is None or not same_body(stored, entry):
+            return None
+        try:
+            f = open(os.path.join(self.data_dir, row.filename), "rb")
+        except FileNotFoundError:
+            self._prune(entry.key, [entry.variant])
+            return None
+        if os.fstat(f.fileno()).st_size != entry.body_size:
+            f.close()
+            self._prune(entry.key, [entry.variant])
+            return None
+        return FileBody(f, 0, entry.body_size)
+
+    def _read_sync(self, entry: Entry) -> bytes | None:
+        body = self._open_sync(entry)
+        if body is None:
+            return None
+        with body.file as f:
+            data = f.read()
+        return data if len(data) == entry.body_size else None
+
+    def _put_sync(self, entry: Entry, body: SpooledBody) -> bool:
+        source = body.path
+        if source is None:
+            source = self._spool_bytes(body.data or b"")
+            body.path = source  # so a failure below still deletes it
+        if os.stat(source).st_size != entry.body_size:
+            log.warning("refusing %s: body is not %d bytes", entry.url, entry.body_size)
+            return False
+        record = _Record(self._encode(entry), source)
+        key, variant = entry.key, entry.variant
+        cache = self._cache
+        try:
+            with cache.transact():
+                names = self._read_index(key)
+                if variant not in names:
+                    while len(names) >= self.max_variants:
+                        cache.delete(_variant_key(key, names.pop(0)))
+                    names.append(variant)
+                    cache.set(_index_key(key), self._encode(names), tag="i")
+                cache.set(_variant_key(key, variant), record, tag="v")
+        except BaseException:
+            if record.filename is not None:  # placed, but its row never committed
+                _unlink(os.path.join(self.data_dir, record.filename))
+            raise
+        body.path = None  # renamed into place: no longer ours to delete
+        if cache.volume() > self.max_bytes:
+            self.evictions += cache.cull()
+        self._refresh()
+        return True
+
+    def _update_sync(self, entry: Entry) -> bool:
+        vkey = _variant_key(entry.key, entry.variant)
+        cache = self._cache
+        with cache.transact():
+            row = cache.get(vkey)
+            stored = self._decode(row)
+            if stored is None or stored.body_size != entry.body_size:
+                return False
+            # diskcache deletes the old file of a replaced row; a hard link
+            # keeps the body (same inode) under the new row's file name.
+            record = _Record(self._encode(entry), os.path.join(self.data_dir, row.filename), True)
+            try:
+                cache.set(vkey, record, tag="v")
+            except FileNotFoundError:
+                return False
+        return True
+
+    def _remove_sync(self, key: str, variant: str | None) -> set[str]:
+        cache = self._cache
+        with cache.transact():
+            names = self._read_index(key)
+            targets = list(names) if variant is None else [variant]
+            removed = {name for name in targets if cache.delete(_variant_key(key, name))}
+            remaining = [name for name in names if name not in targets]
+            if remaining:
+                cache.set(_index_key(key), self._encode(remaining), tag="i")
+            else:
+                cache.delete(_index_key(key))
+        self._refresh()
+        return removed
+
+    def _clear_sync(self) -> int:
+        count: int = self._cache.evict("v")
+        self._cache.clear()
+        self._refresh()
+        return count
+
+    def _prune(self, key: str, gone: list[str]) -> None:
+        """Drop variants found missing or broken, re-checked under the write lock."""
+        cache = self._cache
+        with cache.transact():
+            names = self._read_index(key)
+            for name in gone:
+                vkey = _variant_key(key, name)
+                if self._checked(cache.get(vkey)) is None:
+                    cache.delete(vkey)
+                    if name in names:
+                        names.remove(name)
+            if names:
+                cache.set(_index_key(key), self._encode(names), tag="i")
+            else:
+                cache.delete(_index_key(key))
+
+    def _entries_sync(self) -> list[Entry]:
+        entries: list[Entry] = []
+        disk = self._cache.disk
+        rows = self._cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()
+        for db_key, raw, mode, filename, value in rows:
+            key = disk.get(db_key, raw)
+            if not isinstance(key, str) or not key.startswith("v\0"):
+                continue
+            entry = self._decode(disk.fetch(mode, filename, value, False))
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def _read_index(self, key: str) -> list[str]:
+        raw = self._cache.get(_index_key(key))
+        if raw is None:
+            return []
+        try:
+            return self._names.decode(raw)
+        except (msgspec.DecodeError, TypeError):
+            log.warning("dropping corrupt variant index of %r", key)
+            self._cache.delete(_index_key(key))
+            return []
+
+    def _decode(self, row: object) -> Entry | None:
+        if not isinstance(row, _Row):
+            return None
+        try:
+            return self._entry.decode(row.meta)
+        except msgspec.DecodeError:
+            return None
+
+    def _checked(self, row: object) -> Entry | None:
+        """The row's entry if its metadata decodes and its body file is whole."""
+        entry = self._decode(row)
+        if entry is None or not isinstance(row, _Row):
+            return None
+        try:
+            size = os.stat(os.path.join(self.data_dir, row.filename)).st_size
+        except FileNotFoundError:
+            return None
+        return entry if size == entry.body_size else None
+
+    def _spool_bytes(self, data: bytes) -> str:
+        fd, path = tempfile.mkstemp(dir=self.spool_dir, suffix=".spool")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            _unlink(path)
+            raise
+        return path
+
+    def _sweep_spool(self) -> None:
+        cutoff = self._clock.now() - _SPOOL_MAX_AGE
+        with os.scandir(self.spool_dir) as it:
+            for item in it:
+                if item.is_file() and item.stat().st_mtime < cutoff:
+                    _unlink(item.path)
+
+    def _refresh(self) -> None:
+        self._volume = self._cache.volume()
+        self._rows = len(self._cache)
+
+    def _degrade(self, what: str, exc: BaseException) -> None:
+        if not self.degraded:
+            log.error("disk tier degraded to memory-only: %s: %s", what, exc)
+        self.degraded = True
+        self.degraded_reason = f"{what}: {exc}"
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

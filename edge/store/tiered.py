@@ -1,0 +1,174 @@
+"""Memory over disk, behind one :class:`edge.store.base.Store`.
+
+* Lookup asks memory first. Memory's answer is final unless the key is
+  *partial* there (it may hold only some variants); then the disk's
+  variants are merged in.
+* A body read from disk is promoted to memory when memory admits its size
+  (read whole, in a thread); larger bodies are served as an open
+  :class:`~edge.models.FileBody`.
+* ``put`` writes memory (when the body fits) and disk (when enabled and
+  healthy); a small spool file is read into memory before the disk tier takes
+  it over. Memory evictions lose nothing the disk holds.
+* ``update`` and ``remove`` apply to both tiers.
+
+Which tier answered, for ``Cache-Status: ...; detail=memory|disk``:
+:meth:`TieredStore.variants` returns :class:`Variants`, a list of entries
+with a ``tier`` attribute ("memory", "disk", or None when empty), and
+:meth:`TieredStore.tier_of` tells where one entry's body is right now (ask
+before :meth:`~TieredStore.open_body`, which may promote it).
+
+The engine's hit path can skip the coroutine: ``store.lookup_sync(key)``
+returns the memory answer, or None when the disk must be asked with
+``await store.variants(key)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Literal
+
+from edge.clock import Clock
+from edge.config import CacheConfig
+from edge.models import BodySource, BytesBody, Entry
+from edge.store.base import SpooledBody
+from edge.store.disk import DiskTier
+from edge.store.memory import MemoryTier
+
+TierName = Literal["memory", "disk"]
+
+
+class Variants(list[Entry]):
+    """The variants stored for a key, and the tier that answered the lookup."""
+
+    __slots__ = ("tier",)
+
+    def __init__(self, entries: Iterable[Entry] = (), tier: TierName | None = None) -> None:
+        super().__init__(entries)
+        self.tier: TierName | None = tier if self else None
+
+
+class TieredStore:
+    def __init__(self, memory: MemoryTier, disk: DiskTier | None) -> None:
+        self.memory = memory
+        self.disk = disk
+
+    @property
+    def disk_usable(self) -> bool:
+        return self.disk is not None and self.disk.usable
+
+    @property
+    def spool_dir(self) -> str | None:
+        """Where to spool bodies for :meth:`put` (None: no usable disk, keep them in memory)."""
+        return self.disk.spool_dir if self.disk is not None and self.disk.usable else None
+
+    def lookup_sync(self, key: str) -> Variants | None:
+        """Memory's answer when it is final, else None (then ``await variants(key)``)."""
+        if self.disk_usable and (self.memory.is_partial(key) or not self.memory.holds_key(key)):
+            return None
+        return Variants(self.memory.get_sync(key), "memory")
+
+    def tier_of(self, entry: Entry) -> TierName:
+        return "memory" if self.memory.body_sync(entry) is not None else "disk"
+
+    # -- Store protocol -------------------------------------------------
+
+    async def variants(self, key: str) -> Variants:
+        found = self.lookup_sync(key)
+        if found is not None or self.disk is None:
+            return found if found is not None else Variants()
+        held = {e.variant: e for e in self.memory.get_sync(key)}
+        from_disk = [e for e in await self.disk.variants(key) if e.variant not in held]
+        tier: TierName = "disk" if from_disk else "memory"
+        return Variants([*held.values(), *from_disk], tier)
+
+    async def open_body(self, entry: Entry) -> BodySource | None:
+        body = self.memory.body_sync(entry)
+        if body is not None:
+            return BytesBody(body)
+        if self.disk is None or not self.disk.usable:
+            return None
+        if not self.memory.admits(entry.body_size):
+            return await self.disk.open_body(entry)
+        data = await self.disk.read_body(entry)
+        if data is None:
+            return None
+        self.memory.put_sync(entry, data, partial=self._maybe_partial(entry))
+        return BytesBody(data)
+
+    async def put(self, entry: Entry, body: SpooledBody) -> bool:
+        data = body.data
+        if data is None and body.path is not None and self.memory.admits(body.size):
+            data = await asyncio.to_thread(_read_file, body.path)
+        if data is not None and len(data) == entry.body_size:
+            in_memory = self.memory.put_sync(entry, data, partial=self._maybe_partial(entry))
+        else:
+            self.memory.drop_variant(entry.key, entry.variant)  # never serve the old one
+            in_memory = False
+        if self.disk is None or not self.disk.usable:
+            body.discard()
+            return in_memory
+        on_disk = await self.disk.put(entry, body)
+        return in_memory or on_disk
+
+    async def update(self, entry: Entry) -> None:
+        self.memory.update_sync(entry)
+        if self.disk is not None:
+            await self.disk.update(entry)
+
+    async def remove(self, key: str, variant: str | None = None) -> int:
+        names = self.memory.remove_sync(key, variant)
+        if self.disk is not None:
+            names |= await self.disk.remove_names(key, variant)
+        return len(names)
+
+    # -- admin ----------------------------------------------------------
+
+    async def iter_entries(self) -> AsyncIterator[Entry]:
+        """What the disk tier holds (memory is empty at start-up), for re-indexing."""
+        if self.disk is not None and self.disk.usable:
+            async for entry in self.disk.iter_entries():
+                yield entry
+
+    async def remove_all(self) -> int:
+        count = self.memory.clear()
+        if self.disk is not None:
+            count = max(count, await self.disk.remove_all())
+        return count
+
+    def stats(self) -> dict[str, int | float | bool | str]:
+        out: dict[str, int | float | bool | str] = {
+            "memory_objects": self.memory.object_count,
+            "memory_bytes": self.memory.used_bytes,
+            "memory_max_bytes": self.memory.max_bytes,
+            "memory_evictions": self.memory.evictions,
+            "disk_enabled": self.disk is not None,
+        }
+        if self.disk is not None:
+            out.update(self.disk.stats())
+        out["degraded"] = self.disk is not None and self.disk.degraded
+        out["degraded_reason"] = self.disk.degraded_reason if self.disk is not None else ""
+        return out
+
+    async def close(self) -> None:
+        if self.disk is not None:
+            await self.disk.close()
+
+    def _maybe_partial(self, entry: Entry) -> bool:
+        """Whether the disk may hold variants of this key that memory will not."""
+        return self.disk_usable and bool(entry.vary) and not self.memory.holds_key(entry.key)
+
+
+def build_store(cfg: CacheConfig, clock: Clock) -> TieredStore:
+    memory = MemoryTier(
+        cfg.memory.max_bytes, cfg.memory.max_object_bytes, cfg.memory.policy, cfg.max_variants
+    )
+    disk = (
+        DiskTier(cfg.dir, cfg.disk.max_bytes, clock, cfg.max_variants) if cfg.disk.enabled else None
+    )
+    return TieredStore(memory, disk)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()

@@ -1,0 +1,1 @@
+"""Tests for edge.store (memory, disk and tiered stores)."""
