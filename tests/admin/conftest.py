@@ -1,13 +1,6 @@
-"""A real node, origin stub, proxy and admin app, wired the way the admin issue proposes.
+"""A real node (tiered store, index, versions, invalidator), origin stub, proxy and admin app.
 
-PROPOSED WIRING (until the lead moves it into node.py / engine.py / front.py):
-
-* the store is ``IndexedStore(inner, CacheIndex())``;
-* the engine gets ``version_for=versions.version_for``;
-* the engine's ``invalidate_after`` also applies RFC 9875 ``Cache-Group-Invalidation``
-  through ``Invalidator.invalidate_groups`` (:class:`WiredEngine` below);
-* the proxy front answers ``PURGE`` with ``handle_purge_method`` when
-  ``proxy.purge_method`` is on (:func:`purge_method_middleware` below).
+Built exactly as ``edge serve`` builds them: ``open_node`` plus ``make_proxy``/``make_admin``.
 """
 
 from __future__ import annotations
@@ -21,42 +14,20 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from multidict import CIMultiDict
 
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
 from edge.engine import CacheEngine
-from edge.index import CacheIndex, IndexedStore, VersionTable
+from edge.index import CacheIndex, VersionTable
 from edge.invalidation import Invalidator
-from edge.metrics import make_registry, store_stats_of
-from edge.models import ProxyRequest
 from edge.node import Node, open_node
-from edge.policy.tags import group_invalidations
-from edge.store.simple import SimpleMemoryStore
-from edge.web.admin import handle_purge_method, make_admin_app
-from edge.web.front import make_proxy_app
+from edge.server import make_admin, make_proxy, runner_kwargs
 from origin_stub.app import make_app as make_origin_app
 
 TOKEN = "admin-test-token-0123456789"
 START = 1_769_817_600.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class WiredEngine(CacheEngine):
-    """CacheEngine plus the proposed group-invalidation hook in ``invalidate_after``."""
-
-    invalidator: Invalidator | None = None
-
-    async def invalidate_after(
-        self, req: ProxyRequest, status: int, headers: CIMultiDict[str]
-    ) -> int:
-        removed = await super().invalidate_after(req, status, headers)
-        groups = group_invalidations(headers)
-        if groups and 200 <= status < 400 and self.invalidator is not None:
-            origin = f"{req.scheme}://{req.host}"
-            removed += await self.invalidator.invalidate_groups(groups, origin=origin)
-        return removed
 
 
 async def group_post(request: web.Request) -> web.Response:
@@ -74,7 +45,7 @@ class Rig:
     admin: TestClient[Any, Any]
     origin: TestServer
     node: Node
-    engine: WiredEngine
+    engine: CacheEngine
     index: CacheIndex
     versions: VersionTable
     invalidator: Invalidator
@@ -107,16 +78,6 @@ def is_hit(cache_status: str) -> bool:
     return "hit" in [part.strip() for part in cache_status.split(";")]
 
 
-def purge_method_middleware(node: Node, invalidator: Invalidator) -> Any:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "PURGE":
-            return await handle_purge_method(request, node, invalidator)
-        return await handler(request)
-
-    return middleware
-
-
 @pytest.fixture
 async def rig(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> AsyncIterator[Rig]:
     clock = FakeClock(START)
@@ -131,27 +92,19 @@ async def rig(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> Async
         admin=AdminConfig(token=TOKEN),
         cache=replace(base.cache, dir=str(tmp_path)),
     )
-    index = CacheIndex()
-    store = IndexedStore(SimpleMemoryStore(), index)
-    versions = await VersionTable.open(str(tmp_path))
-    async with open_node(cfg, clock=clock, store=store) as node:
-        old = node.engine
-        engine = WiredEngine(
-            store=store,
-            origin=old.origin,
-            forwarding=old.fwd,
-            clock=clock,
-            opts=old.opts,
-            stats=node.stats,
-            fetcher=old.fetcher,
-            version_for=versions.version_for,
+    cfg = replace(cfg, proxy=replace(cfg.proxy, purge_method=True, max_request_body=1 << 20))
+    async with open_node(cfg, clock=clock) as node:
+        proxy = await aiohttp_client(make_proxy(node), server_kwargs=runner_kwargs(cfg))
+        admin = await aiohttp_client(make_admin(node))
+        yield Rig(
+            proxy,
+            admin,
+            origin,
+            node,
+            node.engine,
+            node.index,
+            node.versions,
+            node.invalidator,
+            clock,
+            tmp_path,
         )
-        node.engine = engine
-        invalidator = Invalidator(store, index, engine.key_for, clock=clock)
-        engine.invalidator = invalidator
-        proxy_app = make_proxy_app(engine, name=cfg.name, max_request_body=1 << 20)
-        proxy_app.middlewares.append(purge_method_middleware(node, invalidator))
-        proxy = await aiohttp_client(proxy_app)
-        registry = make_registry(node.stats, store_stats_of(store))
-        admin = await aiohttp_client(make_admin_app(node, invalidator, versions, registry))
-        yield Rig(proxy, admin, origin, node, engine, index, versions, invalidator, clock, tmp_path)
