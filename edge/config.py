@@ -109,6 +109,35 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ParentConfig:
+    """A shield node this one sends misses to (DESIGN.md §6)."""
+
+    name: str = ""
+    url: str = ""  # its proxy port
+    admin_url: str | None = None  # its admin port, for the active /healthz probe
+
+
+@dataclass(frozen=True, slots=True)
+class NatsConfig:
+    """The JetStream control plane that carries purges and version bumps."""
+
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    stream: str = "EDGE_INVALIDATIONS"
+    kv_bucket: str = "edge_versions"
+    max_age: float = field(default=7 * 86400.0, metadata=DURATION)  # how long events are kept
+    catch_up_timeout: float = field(default=30.0, metadata=DURATION)  # at start, before serving
+    wait_timeout: float = field(default=5.0, metadata=DURATION)  # "wait": true on /purge
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    parents: tuple[ParentConfig, ...] = ()
+    parent_down_for: float = field(default=10.0, metadata=DURATION)  # after a failure
+    parent_probe_interval: float = field(default=5.0, metadata=DURATION)  # 0: passive only
+    nats: NatsConfig | None = None  # None: a standalone node, no broker needed
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     name: str = "edge"
     workers: int = 1
@@ -117,6 +146,7 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
 # ---------------------------------------------------------------------------- scalar parsers
@@ -355,6 +385,11 @@ def _convert(hint: Any, kind: object, value: object, path: str) -> object:
         return parse_duration(value, path=path)
     if hint is HostPort:
         return parse_hostport(value, path=path)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(path, value, "a list")
+        (item,) = (a for a in typing.get_args(hint) if a is not Ellipsis)
+        return tuple(_convert(item, None, v, f"{path}[{i}]") for i, v in enumerate(value))
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, Mapping):
             keys = ", ".join(f.name for f in dataclasses.fields(hint))
@@ -462,6 +497,7 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
         if not rule.ok(value):
             shown = f"<{len(str(value))} characters, not shown>" if rule.secret else value
             raise ConfigError(rename.get(rule.path, rule.path), shown, rule.expected)
+    _check_cluster(cfg)
     memory = cfg.cache.memory
     if memory.max_object_bytes > memory.max_bytes:
         raise ConfigError(
@@ -469,6 +505,43 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
             memory.max_object_bytes,
             f"at most cache.memory.max_bytes ({memory.max_bytes})",
         )
+
+
+_SUBJECT_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _check_cluster(cfg: Config) -> None:
+    cluster = cfg.cluster
+    if cluster.parent_down_for <= 0:
+        raise ConfigError("cluster.parent_down_for", cluster.parent_down_for, "a duration > 0")
+    seen: set[str] = set()
+    for i, parent in enumerate(cluster.parents):
+        where = f"cluster.parents[{i}]"
+        if not _NAME_RE.fullmatch(parent.name) or parent.name in seen:
+            raise ConfigError(
+                f"{where}.name", parent.name, "a distinct name of letters, digits, '-_.'"
+            )
+        if parent.name == cfg.name:
+            raise ConfigError(
+                f"{where}.name", parent.name, f"another node's name (this is {cfg.name})"
+            )
+        seen.add(parent.name)
+        if not _http_url(parent.url):
+            raise ConfigError(f"{where}.url", parent.url, "an http:// or https:// URL with a host")
+        if parent.admin_url is not None and not _http_url(parent.admin_url):
+            raise ConfigError(f"{where}.admin_url", parent.admin_url, "null or an http(s) URL")
+    nats = cluster.nats
+    if nats is None:
+        return
+    if not nats.servers:
+        raise ConfigError("cluster.nats.servers", [], "at least one nats:// URL")
+    for i, url in enumerate(nats.servers):
+        if not url.startswith(("nats://", "tls://")):
+            raise ConfigError(f"cluster.nats.servers[{i}]", url, "a nats:// or tls:// URL")
+    for key in ("stream", "kv_bucket"):
+        value = getattr(nats, key)
+        if not _SUBJECT_RE.fullmatch(value):
+            raise ConfigError(f"cluster.nats.{key}", value, "letters, digits, '-' and '_'")
 
 
 # ---------------------------------------------------------------------------- flags

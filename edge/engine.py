@@ -16,10 +16,10 @@ from multidict import CIMultiDict
 
 from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
-from edge.fetcher import Fetcher, FillHead, HeadKind
+from edge.fetcher import Fetcher, FillHead, HeadKind, route_key
 from edge.forwarding import Forwarding
 from edge.models import Entry, ProxyRequest, ProxyResponse, StreamBody
-from edge.origin.client import OriginClient, OriginResponse
+from edge.origin.client import OriginResponse, Upstream
 from edge.policy.cache_status import cache_status
 from edge.policy.conditional import ConditionalResult, evaluate_conditionals, not_modified_headers
 from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
@@ -43,7 +43,7 @@ class CacheEngine:
         self,
         *,
         store: Store,
-        origin: OriginClient,
+        origin: Upstream,
         forwarding: Forwarding,
         clock: Clock,
         opts: PolicyOptions,
@@ -62,6 +62,8 @@ class CacheEngine:
         self._version_for = version_for or (lambda path: 0)
         self._tier_of = tier_of
         self._name = opts.cache_name
+        # False while a clustered node has not caught up on purges: it must not serve its cache
+        self.cache_ready: Callable[[], bool] | None = None
         # RFC 9875 Cache-Group-Invalidation, applied by the invalidator when wired
         self.invalidate_groups: Callable[..., Awaitable[int]] | None = None
 
@@ -76,6 +78,9 @@ class CacheEngine:
         if req.method not in ("GET", "HEAD"):
             return await self._forward(req, body, facts)
         key = self.key_for(req.scheme, req.host, req.target)
+        if self.cache_ready is not None and not self.cache_ready():
+            self.stats.passes += 1
+            return await self._pass(req, None, "bypass", "catching-up", key=key)
         entries = await self.store.variants(key)
         entry = select_variant(entries, req.headers) if entries else None
         decision = decide_lookup(
@@ -99,11 +104,11 @@ class CacheEngine:
         if action is LookupAction.MISS:
             self.stats.misses += 1
             if req.method == "HEAD":
-                return await self._pass(req, None, decision.fwd, "head-miss")
+                return await self._pass(req, None, decision.fwd, "head-miss", key=key)
             return await self._fetch(req, facts, key, decision, stale=None)
         if action is LookupAction.PASS:
             self.stats.passes += 1
-            return await self._pass(req, body, decision.fwd, decision.detail)
+            return await self._pass(req, body, decision.fwd, decision.detail, key=key)
         if action is LookupAction.UNSATISFIABLE:
             raise OnlyIfCachedMiss("only-if-cached: nothing usable is stored for this request")
         assert_never(action)
@@ -225,7 +230,7 @@ class CacheEngine:
         if head.kind is HeadKind.PASS:
             resp = None if collapsed else head.take_response()
             if resp is None:  # a follower: this response was not for sharing
-                return await self._pass(req, None, decision.fwd, "uncacheable")
+                return await self._pass(req, None, decision.fwd, "uncacheable", key=key)
             return self._stream(resp, decision.fwd, head.store_detail, stored=False)
         if head.kind is HeadKind.SPOOL:
             assert head.entry is not None
@@ -324,11 +329,14 @@ class CacheEngine:
         body: AsyncIterator[bytes] | None,
         fwd: str | None,
         detail: str | None,
+        *,
+        key: str | None = None,
     ) -> ProxyResponse:
         headers = self.fwd.upstream(req)
         self.stats.origin_requests += 1
+        route = route_key(key or self.key_for(req.scheme, req.host, req.target))
         try:
-            resp = await self.origin.fetch(req.method, req.target, headers, body)
+            resp = await self.origin.fetch(req.method, req.target, headers, body, key=route)
         except UpstreamError:
             self.stats.origin_errors += 1
             raise

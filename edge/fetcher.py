@@ -30,7 +30,7 @@ from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
 from edge.fill import Spool
 from edge.forwarding import Forwarding
 from edge.models import Entry, ProxyRequest
-from edge.origin.client import OriginClient, OriginResponse
+from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
@@ -50,6 +50,11 @@ _CLIENT_ONLY = (
     "Range",
 )
 _HFM_MAX = 100_000
+
+
+def route_key(key: str) -> str:
+    """The cache key without its version: a version bump must not move objects between shields."""
+    return key.partition("|")[2] or key
 
 
 class HeadKind(Enum):
@@ -87,7 +92,7 @@ class Fetcher:
     def __init__(
         self,
         *,
-        origin: OriginClient,
+        origin: Upstream,
         forwarding: Forwarding,
         store: Store,
         clock: Clock,
@@ -232,7 +237,7 @@ class Fetcher:
         if stale is not None:
             for name, value in conditional_headers(stale):
                 headers[name] = value
-        resp, request_time, response_time = await self._send(req, headers)
+        resp, request_time, response_time = await self._send(key, req, headers)
         if stale is not None and resp.status == 304:
             if matches_304(stale, resp.headers):
                 resp.close()
@@ -250,16 +255,16 @@ class Fetcher:
             resp.close()
             for name, _ in conditional_headers(stale):
                 headers.popall(name, None)
-            resp, request_time, response_time = await self._send(req, headers)
+            resp, request_time, response_time = await self._send(key, req, headers)
         return self._classify(key, req, facts, resp, request_time, response_time)
 
     async def _send(
-        self, req: ProxyRequest, headers: CIMultiDict[str]
+        self, key: str, req: ProxyRequest, headers: CIMultiDict[str]
     ) -> tuple[OriginResponse, float, float]:
         self._stats.origin_requests += 1
         request_time = self._clock.now()
         try:
-            resp = await self._origin.fetch("GET", req.target, headers)
+            resp = await self._origin.fetch("GET", req.target, headers, key=route_key(key))
         except UpstreamError:
             self._stats.origin_errors += 1
             raise

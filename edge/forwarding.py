@@ -21,10 +21,9 @@ TAG_HEADERS = ("Surrogate-Key", "Cache-Tag")
 
 @dataclass(frozen=True, slots=True)
 class Forwarding:
-    """What a node adds on the way through: its name, and the origin's Host if set."""
+    """What a node adds on the way through: its name in Via and CDN-Loop, and X-Forwarded-*."""
 
     name: str
-    origin_host: str | None = None  # None: keep the client's Host
     via: bool = True
     strip_tags: bool = True
     targeted_field: str = "Edge-Cache-Control"
@@ -46,9 +45,7 @@ class Forwarding:
         if self.via:
             _append(headers, "Via", f"{req.http_version[0]}.{req.http_version[1]} {self.name}")
         _append(headers, "CDN-Loop", self.name)
-        if self.origin_host is not None:
-            headers["Host"] = self.origin_host
-        elif "Host" not in headers and req.host:
+        if "Host" not in headers and req.host:
             headers["Host"] = req.host
         return headers
 

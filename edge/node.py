@@ -14,9 +14,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from prometheus_client import CollectorRegistry
 
 from edge.clock import Clock, SystemClock
+from edge.cluster.control import ControlPlane
+from edge.cluster.coordinator import Coordinator
+from edge.cluster.parents import ParentSet, ParentSpec
 from edge.config import Config
 from edge.engine import CacheEngine
 from edge.fetcher import Fetcher
@@ -24,7 +28,7 @@ from edge.forwarding import Forwarding, origin_host
 from edge.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
 from edge.invalidation import Invalidator
 from edge.metrics import make_registry, store_stats_of
-from edge.origin.client import OriginClient, make_session
+from edge.origin.client import OriginClient, Upstream, make_session
 from edge.policy.options import PolicyOptions
 from edge.stats import Stats
 from edge.store.base import Store
@@ -45,6 +49,8 @@ class Node:
     versions: VersionTable
     invalidator: Invalidator
     registry: CollectorRegistry
+    coordinator: Coordinator
+    parents: ParentSet | None = None
 
 
 def policy_options(cfg: Config) -> PolicyOptions:
@@ -110,6 +116,57 @@ async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
         return VersionTable(None)
 
 
+def _upstream(
+    cfg: Config, session: aiohttp.ClientSession, clock: Clock
+) -> tuple[Upstream, ParentSet | None]:
+    """Where misses go: the origin, or the parents (shields) in front of it (DESIGN.md §6)."""
+    host = None if cfg.origin.preserve_host else origin_host(cfg.origin.url)
+    origin = OriginClient(cfg.origin, session, host=host)
+    cluster = cfg.cluster
+    if not cluster.parents:
+        return origin, None
+    parents = ParentSet(
+        [ParentSpec(p.name, p.url, p.admin_url) for p in cluster.parents],
+        lambda spec: OriginClient(cfg.origin, session, url=spec.url),
+        clock,
+        origin,
+        down_for=cluster.parent_down_for,
+    )
+    if cluster.parent_probe_interval > 0:
+        parents.start_probe(session, cluster.parent_probe_interval)
+    return parents, parents
+
+
+async def _start_control(
+    cfg: Config, coordinator: Coordinator, clock: Clock
+) -> ControlPlane | None:
+    """Join the control plane and catch up on what was purged while this node was away."""
+    nats = cfg.cluster.nats
+    if nats is None:
+        return None
+    control = ControlPlane(
+        list(nats.servers),
+        cfg.name,
+        apply=coordinator.apply_event,
+        on_version=coordinator.apply_version,
+        stream=nats.stream,
+        kv_bucket=nats.kv_bucket,
+        max_age=nats.max_age,
+        clock=clock,
+    )
+    coordinator.control = control
+    if await control.start(within=nats.catch_up_timeout):
+        log.info("control plane: caught up (%s)", ", ".join(nats.servers))
+    else:
+        log.error(
+            "control plane: not caught up after %gs (%s); serving without the cache "
+            "until it is, so nothing purged meanwhile is served",
+            nats.catch_up_timeout,
+            ", ".join(nats.servers),
+        )
+    return control
+
+
 @asynccontextmanager
 async def open_node(
     cfg: Config, *, clock: Clock | None = None, store: Store | None = None
@@ -119,7 +176,6 @@ async def open_node(
     opts = policy_options(cfg)
     forwarding = Forwarding(
         name=cfg.name,
-        origin_host=None if cfg.origin.preserve_host else origin_host(cfg.origin.url),
         via=cfg.proxy.via,
         strip_tags=cfg.cache.strip_tag_headers,
         targeted_field=cfg.cache.targeted_field,
@@ -131,9 +187,9 @@ async def open_node(
     indexed = IndexedStore(store, index)
     versions = await _open_versions(cfg, indexed)
     session = make_session(cfg.origin)
-    origin = OriginClient(cfg.origin, session)
+    upstream, parents = _upstream(cfg, session, clock)
     fetcher = Fetcher(
-        origin=origin,
+        origin=upstream,
         forwarding=forwarding,
         store=indexed,
         clock=clock,
@@ -146,7 +202,7 @@ async def open_node(
     )
     engine = CacheEngine(
         store=indexed,
-        origin=origin,
+        origin=upstream,
         forwarding=forwarding,
         clock=clock,
         opts=opts,
@@ -157,11 +213,20 @@ async def open_node(
     )
     invalidator = Invalidator(indexed, index, engine.key_for, clock=clock)
     engine.invalidate_groups = invalidator.invalidate_groups
+    wait = cfg.cluster.nats.wait_timeout if cfg.cluster.nats else 5.0
+    coordinator = Coordinator(
+        name=cfg.name, invalidator=invalidator, versions=versions, clock=clock, wait_timeout=wait
+    )
     token = resolve_admin_token(cfg)
     try:
         indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
         if indexed_count:
             log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
+        await _start_control(cfg, coordinator, clock)
+        if coordinator.control is not None:
+            engine.cache_ready = lambda: (
+                coordinator.control is None or coordinator.control.caught_up
+            )
         yield Node(
             cfg=cfg,
             clock=clock,
@@ -173,6 +238,8 @@ async def open_node(
             versions=versions,
             invalidator=invalidator,
             registry=make_registry(stats, store_stats_of(indexed)),
+            coordinator=coordinator,
+            parents=parents,
         )
     finally:
         try:  # let fills that are committing finish, within the shutdown grace
@@ -180,6 +247,10 @@ async def open_node(
         except TimeoutError:
             log.warning("shutdown: cancelling fills still running after the grace period")
         await fetcher.close()
+        if coordinator.control is not None:
+            await coordinator.control.close()
+        if parents is not None:
+            await parents.close()
         await session.close()
         if tiered is not None:
             await tiered.close()

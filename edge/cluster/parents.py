@@ -20,7 +20,6 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 from multidict import CIMultiDict
@@ -28,7 +27,7 @@ from multidict import CIMultiDict
 from edge.clock import Clock
 from edge.cluster.ring import DEFAULT_VNODES, HashRing
 from edge.errors import UpstreamConnectError, UpstreamTimeout
-from edge.origin.client import OriginResponse
+from edge.origin.client import OriginResponse, Upstream
 
 log = logging.getLogger("edge.cluster.parents")
 
@@ -40,33 +39,8 @@ class ParentSpec:
     admin_url: str | None = None  # its admin port, for the /healthz probe
 
 
-class Upstream(Protocol):
-    """What the engine fetches misses from: an origin client, or a :class:`ParentSet`."""
-
-    async def fetch(
-        self,
-        method: str,
-        target: str,
-        headers: CIMultiDict[str],
-        body: AsyncIterator[bytes] | None = None,
-        *,
-        key: str | None = None,
-    ) -> OriginResponse: ...
-
-
-class PlainUpstream(Protocol):
-    """One base URL (today's ``OriginClient``): no key, no choice to make."""
-
-    async def fetch(
-        self,
-        method: str,
-        target: str,
-        headers: CIMultiDict[str],
-        body: AsyncIterator[bytes] | None = None,
-    ) -> OriginResponse: ...
-
-
-ClientFactory = Callable[[ParentSpec], PlainUpstream]
+PlainUpstream = Upstream  # one base URL (an OriginClient): it ignores the key
+ClientFactory = Callable[[ParentSpec], Upstream]
 
 
 class _OnceBody:

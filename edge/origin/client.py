@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from multidict import CIMultiDict
@@ -92,13 +93,12 @@ class OriginResponse:
         self._resp.close()
 
 
-class OriginClient:
-    """Sends requests to one origin (or parent) base URL."""
+class Upstream(Protocol):
+    """What the engine fetches from: an :class:`OriginClient`, or a set of parents.
 
-    def __init__(self, cfg: OriginConfig, session: aiohttp.ClientSession) -> None:
-        self._cfg = cfg
-        self._session = session
-        self._base = cfg.url.rstrip("/")
+    ``key`` names the object (the unversioned cache key): a parent set routes
+    on it; a single origin ignores it.
+    """
 
     async def fetch(
         self,
@@ -106,9 +106,44 @@ class OriginClient:
         target: str,
         headers: CIMultiDict[str],
         body: AsyncIterator[bytes] | None = None,
+        *,
+        key: str | None = None,
+    ) -> OriginResponse: ...
+
+
+class OriginClient:
+    """Sends requests to one base URL: the origin, or one parent (shield).
+
+    ``host`` replaces the client's Host header (``origin.preserve_host: false``);
+    requests to a parent keep the client's Host so every tier keys alike.
+    """
+
+    def __init__(
+        self,
+        cfg: OriginConfig,
+        session: aiohttp.ClientSession,
+        *,
+        url: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._session = session
+        self._base = (url or cfg.url).rstrip("/")
+        self._host = host
+
+    async def fetch(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: AsyncIterator[bytes] | None = None,
+        *,
+        key: str | None = None,  # which object: parents route on it; one origin ignores it
     ) -> OriginResponse:
         url = self._base + target
         cfg = self._cfg
+        if self._host is not None:
+            headers["Host"] = self._host
         try:
             # Time to first byte: without a request body the whole exchange up to the
             # response header must fit; with an upload, only the idle read timeout applies.

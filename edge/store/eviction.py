@@ -173,17 +173,16 @@ class S3FIFO(Generic[K]):
         if size > self.capacity:
             self.remove(key)
             return False
-        if key in self._freq:
-            self._resize(key, size)
-            while self.used > self.capacity:
-                self._evict_one()
-            return True
+        freq = self._freq.get(key)
+        in_main = key in self._main
+        if freq is not None:  # a new size: out, then back into the same queue once room is made
+            self.remove(key)
         while self.used + size > self.capacity:
             self._evict_one()
-        self._freq[key] = 0
+        self._freq[key] = freq or 0
         self.used += size
-        if key in self._ghost:  # evicted from probation recently: it is coming back
-            del self._ghost[key]
+        if in_main or key in self._ghost:  # a ghost was evicted from probation: it is back
+            self._ghost.pop(key, None)
             self._main[key] = size
         else:
             self._small[key] = size
@@ -200,16 +199,6 @@ class S3FIFO(Generic[K]):
             size = self._main.pop(key)
         self.used -= size
         return True
-
-    def _resize(self, key: K, size: int) -> None:
-        if key in self._small:
-            old = self._small[key]
-            self._small[key] = size
-            self._small_used += size - old
-        else:
-            old = self._main[key]
-            self._main[key] = size
-        self.used += size - old
 
     def _evict_one(self) -> None:
         if self._small and (self._small_used >= self.small_target or not self._main):

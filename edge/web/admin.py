@@ -47,7 +47,8 @@ class PurgeBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tags: Items = []
     all: bool = False
     soft: bool = False
-    local: bool = False  # cluster propagation is a later issue; accepted now
+    local: bool = False  # this node only: not sent to the cluster
+    wait: bool = False  # answer once every known node applied it (bounded wait)
 
 
 class PurgeAnswer(msgspec.Struct, kw_only=True):
@@ -58,6 +59,7 @@ class PurgeAnswer(msgspec.Struct, kw_only=True):
 
 class VersionBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern="^/[^?#]*$")]
+    wait: bool = False  # answer once every known node applied it (bounded wait)
 
 
 class VersionAnswer(msgspec.Struct, kw_only=True):
@@ -92,6 +94,7 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     hit_ratio: float
     tiers: dict[str, TierUse]
     store: dict[str, int | float | bool | str]
+    cluster: dict[str, Any] = {}
 
 
 class EntryInfo(msgspec.Struct, kw_only=True):
@@ -173,10 +176,19 @@ async def purge(request: web.Request) -> web.Response:
         raise ClientRequestError(
             'nothing to purge: give "urls", "prefixes" or "tags" (non-empty), or "all": true'
         )
-    count = await admin.invalidator.purge(body.urls, body.prefixes, body.tags, body.all, body.soft)
-    name = admin.node.cfg.name
-    log.info("purged %d entries (soft=%s) on request from %s", count, body.soft, request.remote)
-    return _json(PurgeAnswer(purged=count, soft=body.soft, nodes={name: True}))
+    outcome = await admin.node.coordinator.purge(
+        urls=body.urls,
+        prefixes=body.prefixes,
+        tags=body.tags,
+        everything=body.all,
+        soft=body.soft,
+        local=body.local,
+        wait=body.wait,
+    )
+    log.info(
+        "purged %d entries (soft=%s) on request from %s", outcome.purged, body.soft, request.remote
+    )
+    return _json(PurgeAnswer(purged=outcome.purged, soft=body.soft, nodes=outcome.nodes))
 
 
 async def bump_version(request: web.Request) -> web.Response:
@@ -184,9 +196,8 @@ async def bump_version(request: web.Request) -> web.Response:
     body: VersionBody = await _decode(request, VersionBody)
     if not body.prefix.isprintable():
         raise ClientRequestError(f"prefix {body.prefix!r} contains control characters")
-    version = await admin.versions.bump(body.prefix)
-    name = admin.node.cfg.name
-    return _json(VersionAnswer(prefix=body.prefix, version=version, nodes={name: True}))
+    version, nodes = await admin.node.coordinator.bump(body.prefix, wait=body.wait)
+    return _json(VersionAnswer(prefix=body.prefix, version=version, nodes=nodes))
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -205,8 +216,16 @@ async def stats(request: web.Request) -> web.Response:
         if what in ("objects", "bytes") and isinstance(value, int | float):
             use = tiers.setdefault(tier, TierUse())
             setattr(use, what, int(value))
+    cluster: dict[str, Any] = {"control": node.coordinator.status()}
+    if node.parents is not None:
+        cluster["parents"] = node.parents.status()
     answer = StatsAnswer(
-        name=node.cfg.name, hit_ratio=node.stats.hit_ratio, tiers=tiers, store=raw, **known
+        name=node.cfg.name,
+        hit_ratio=node.stats.hit_ratio,
+        tiers=tiers,
+        store=raw,
+        cluster=cluster,
+        **known,
     )
     return _json(answer)
 
@@ -286,7 +305,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Bump a path prefix's version (O(1))",
         VersionBody,
         VersionAnswer,
-        errors=(400, 413, 500),
+        errors=(400, 413, 500, 503),
     ),
     Operation(
         "GET",

@@ -45,6 +45,7 @@ _ERROR_TEXT = {
     401: "Missing or wrong bearer token",
     413: "Body over 1 MiB",
     500: "The change could not be persisted",
+    503: "The cluster control plane (NATS) is unreachable: retry later",
 }
 
 

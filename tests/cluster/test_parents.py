@@ -20,11 +20,11 @@ from cluster_helpers import until
 from multidict import CIMultiDict
 
 from edge.clock import FakeClock
-from edge.cluster.parents import ParentSet, ParentSpec, PlainUpstream, Upstream
+from edge.cluster.parents import ParentSet, ParentSpec, PlainUpstream
 from edge.cluster.ring import HashRing
 from edge.config import OriginConfig
 from edge.errors import UpstreamConnectError
-from edge.origin.client import OriginClient, OriginResponse
+from edge.origin.client import OriginClient, OriginResponse, Upstream
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
