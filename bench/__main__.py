@@ -169,6 +169,7 @@ def main() -> int:
     tool = "wrk" if shutil.which("wrk") else "bench/loadgen.py (install wrk for better figures)"
     print(f"# edge benchmark: {SECONDS:g}s per run, {CONNS} connections, load from {tool}\n")
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
+    tmp.chmod(0o755)  # peers' worker processes (nginx, varnish) run as an unprivileged user
     servers: list[Server] = []
     try:
         oport = free_port()

@@ -21,7 +21,13 @@ from edge.forwarding import Forwarding
 from edge.models import Entry, ProxyRequest, ProxyResponse, StreamBody
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.cache_status import cache_status
-from edge.policy.conditional import ConditionalResult, evaluate_conditionals, not_modified_headers
+from edge.policy.conditional import (
+    ConditionalResult,
+    evaluate_conditionals,
+    not_modified_fields,
+    not_modified_headers,
+    response_conditionals,
+)
 from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
 from edge.policy.invalidate import invalidation_urls
 from edge.policy.keys import normalize_url, primary_key
@@ -231,6 +237,10 @@ class CacheEngine:
             resp = None if collapsed else head.take_response()
             if resp is None:  # a follower: this response was not for sharing
                 return await self._pass(req, None, decision.fwd, "uncacheable", key=key)
+            if facts.conditional and 200 <= resp.status < 300:
+                answer = self._precondition_answer(facts, resp, decision.fwd, head.store_detail)
+                if answer is not None:
+                    return answer
             return self._stream(resp, decision.fwd, head.store_detail, stored=False)
         if head.kind is HeadKind.SPOOL:
             assert head.entry is not None
@@ -242,6 +252,25 @@ class CacheEngine:
                     return self._head_as_pass(head, decision)
             return self._serve_spool(req, facts, head, decision, collapsed)
         assert_never(head.kind)
+
+    def _precondition_answer(
+        self, facts: RequestFacts, resp: OriginResponse, fwd: str | None, detail: str
+    ) -> ProxyResponse | None:
+        """304/412 for the client's preconditions, which the fill did not send upstream.
+
+        RFC 9110 §13.2.1: they must be evaluated before the response is sent.
+        """
+        cond = response_conditionals(facts, resp.headers)
+        if cond is ConditionalResult.NONE:
+            return None
+        resp.close()
+        status_value = cache_status(
+            self._name, hit=False, fwd=fwd, fwd_status=resp.status, detail=detail or None
+        )
+        if cond is ConditionalResult.NOT_MODIFIED:
+            headers = CIMultiDict(not_modified_fields(resp.headers))
+            return self._finish(304, headers, status_value, None, reason="Not Modified")
+        return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
 
     def _head_as_pass(self, head: FillHead, decision: LookupDecision) -> ProxyResponse:
         resp = head.take_response()

@@ -161,6 +161,8 @@ def parse_cache_control(values: Iterable[str]) -> CacheControl:
     for line in values:
         for member in split_list(line):
             name, eq, arg = member.partition("=")
+            if eq and (name != name.rstrip() or arg != arg.lstrip()):
+                continue  # "max-age =60" or "max-age= 60": not the §5.2 grammar; ignored
             name = name.strip().lower()
             if not name:
                 continue
@@ -200,6 +202,10 @@ def parse_targeted(value: str) -> CacheControl | None:
         item = member[0] if isinstance(member, tuple) else member
         if isinstance(item, list):  # an Inner List is no directive argument
             continue
+        if str(key) in _SECONDS and not isinstance(item, bool) and not isinstance(item, int):
+            # RFC 9213 §2.1: a value of the wrong type makes the field invalid, and an
+            # invalid field is ignored (Cache-Control applies), not half-understood.
+            return None
         arg = _sf_arg(item)
         if arg == "\x00false":
             continue

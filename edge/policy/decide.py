@@ -228,8 +228,8 @@ def decide_store(
     fresh = freshness_lifetime(d, resp_headers, status, date_value(resp_headers), opts)
     if not fresh.explicit and status not in HEURISTIC_STATUSES and not cc.public:
         return StoreDecision(False, "status")
-    if "date" not in resp_headers and "expires" in resp_headers and not d.targeted:
-        # Without Date, Expires is compared with the arrival time in make_entry.
+    if date_value(resp_headers) is None and "expires" in resp_headers and not d.targeted:
+        # Without a (valid) Date, Expires is compared with the arrival time in make_entry.
         return StoreDecision(True, "stored")
     if (
         fresh.lifetime <= 0.0

@@ -101,12 +101,13 @@ def test_rfc9111_5_2_parser_never_raises(lines: list[str]) -> None:
         ("no-store", CacheControl(no_store=True)),
         ("no-store=?0, max-age=5", CacheControl(max_age=5)),  # Boolean false: absent
         ('private="x-a"', CacheControl(private_fields=("x-a",))),
-        ("max-age=1.5", CacheControl(max_age=0)),  # not an Integer: invalid → stale
+        ("max-age=1.5", None),  # not an Integer: the field is invalid and ignored (§2.1)
+        ('max-age="10"', None),  # a String: likewise
         ("max-age=-5", CacheControl(max_age=0)),
         ("public;x=1, s-maxage=30", CacheControl(public=True, s_maxage=30)),
     ],
 )
-def test_rfc9213_2_1_targeted_dictionary(value: str, expected: CacheControl) -> None:
+def test_rfc9213_2_1_targeted_dictionary(value: str, expected: CacheControl | None) -> None:
     assert parse_targeted(value) == expected
 
 
