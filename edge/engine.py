@@ -9,7 +9,7 @@ with a ``match`` that ends in ``assert_never``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import assert_never
 
 from multidict import CIMultiDict
@@ -18,7 +18,7 @@ from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
 from edge.fetcher import Fetcher, FillHead, HeadKind, route_key
 from edge.forwarding import Forwarding
-from edge.models import Entry, ProxyRequest, ProxyResponse, StreamBody
+from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse, StreamBody
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.cache_status import cache_status
 from edge.policy.conditional import (
@@ -68,6 +68,11 @@ class CacheEngine:
         self._version_for = version_for or (lambda path: 0)
         self._tier_of = tier_of
         self._name = opts.cache_name
+        # the memory tier's synchronous shortcuts, when the store has them (the hit path)
+        self._lookup_sync: Callable[[str], Sequence[Entry] | None] | None = getattr(
+            store, "lookup_sync", None
+        )
+        self._body_sync: Callable[[Entry], bytes | None] | None = getattr(store, "body_sync", None)
         # False while a clustered node has not caught up on purges: it must not serve its cache
         self.cache_ready: Callable[[], bool] | None = None
         # RFC 9875 Cache-Group-Invalidation, applied by the invalidator when wired
@@ -87,7 +92,9 @@ class CacheEngine:
         if self.cache_ready is not None and not self.cache_ready():
             self.stats.passes += 1
             return await self._pass(req, None, "bypass", "catching-up", key=key)
-        entries = await self.store.variants(key)
+        entries = self._lookup_sync(key) if self._lookup_sync is not None else None
+        if entries is None:
+            entries = await self.store.variants(key)
         entry = select_variant(entries, req.headers) if entries else None
         decision = decide_lookup(
             facts, entry, self.clock.now(), vary_miss=bool(entries) and entry is None
@@ -132,10 +139,13 @@ class CacheEngine:
         fwd: str | None = None,
         fwd_status: int | None = None,
     ) -> ProxyResponse:
-        now = self.clock.now()
-        age = max(0.0, entry.initial_age + (now - entry.response_time))
-        ttl = entry.lifetime - age
-        tier = self._tier_of(entry) if self._tier_of is not None else None
+        age = max(0.0, entry.initial_age + (self.clock.now() - entry.response_time))
+        ttl = (0.0 if entry.invalidated else entry.lifetime) - age
+        data = self._body_sync(entry) if self._body_sync is not None else None
+        if data is not None:
+            tier: str | None = "memory"
+        else:
+            tier = self._tier_of(entry) if self._tier_of is not None else None
         status_value = cache_status(
             self._name,
             hit=fwd is None,
@@ -157,7 +167,7 @@ class CacheEngine:
         if req.method == "HEAD":
             headers["Content-Length"] = str(entry.body_size)
             return self._finish(entry.status, headers, status_value, None, reason=entry.reason)
-        body = await self.store.open_body(entry)
+        body = BytesBody(data) if data is not None else await self.store.open_body(entry)
         if body is None:  # evicted or damaged between lookup and read: fetch it again
             await self.store.remove(key, entry.variant)
             self.stats.misses += 1

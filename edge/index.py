@@ -290,6 +290,13 @@ class IndexedStore:
         inner_tier_of = getattr(self.inner, "tier_of", None)
         return str(inner_tier_of(entry)) if inner_tier_of is not None else None
 
+    def body_sync(self, entry: Entry) -> bytes | None:
+        inner_body = getattr(self.inner, "body_sync", None)
+        if inner_body is None:
+            return None
+        body: bytes | None = inner_body(entry)
+        return body
+
     def lookup_sync(self, key: str) -> Sequence[Entry] | None:
         inner_lookup = getattr(self.inner, "lookup_sync", None)
         if inner_lookup is None:

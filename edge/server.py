@@ -25,31 +25,30 @@ from edge.web.admin import (
     handle_purge_method,
     make_admin_app,
 )
-from edge.web.front import make_proxy_app
+from edge.web.front import ProxyFront
 
 log = logging.getLogger("edge.server")
 
 
-def runner_kwargs(cfg: Config) -> dict[str, Any]:
-    """How the proxy's HTTP server is set up (shared by ``serve`` and the tests)."""
+def handler_kwargs(cfg: Config) -> dict[str, Any]:
+    """How the proxy's HTTP connections are handled (shared by ``serve`` and the tests)."""
     return {
         "access_log_class": EdgeAccessLogger,
         "access_log": access_log,
-        "shutdown_timeout": cfg.proxy.shutdown_grace,
         "max_line_size": cfg.proxy.max_header_size,
         "max_field_size": cfg.proxy.max_header_size,
         "auto_decompress": False,
     }
 
 
-def make_proxy(node: Node) -> web.Application:
-    """The proxy app of a node, with ``PURGE`` when ``proxy.purge_method`` is on."""
+def make_proxy(node: Node) -> ProxyFront:
+    """The proxy port's handler, with ``PURGE`` when ``proxy.purge_method`` is on."""
     cfg = node.cfg
 
-    async def purge(request: web.Request) -> web.Response:
+    async def purge(request: web.BaseRequest) -> web.Response:
         return await handle_purge_method(request, node, node.invalidator)
 
-    return make_proxy_app(
+    return ProxyFront(
         node.engine,
         name=cfg.name,
         max_request_body=cfg.proxy.max_request_body,
@@ -77,7 +76,8 @@ async def serve(
             pass
     check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
     async with open_node(cfg, clock=clock) as node:
-        proxy = web.AppRunner(make_proxy(node), handle_signals=False, **runner_kwargs(cfg))
+        server = web.Server(make_proxy(node), **handler_kwargs(cfg))
+        proxy = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await proxy.setup()
         await admin.setup()

@@ -9,13 +9,13 @@ from typing import Any
 import aiohttp
 import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 trips on a lazy import at exit)
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import RawTestServer, TestClient, TestServer
 from yarl import URL
 
 from edge.clock import FakeClock
 from edge.config import CacheConfig, Config, OriginConfig
 from edge.node import Node, open_node
-from edge.server import make_proxy, runner_kwargs
+from edge.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
 
 START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-Modified
@@ -80,7 +80,9 @@ async def make_edge(
         node = await ctx.__aenter__()
         stack.append(ctx)
         app = make_proxy(node)
-        client = await aiohttp_client(app, server_kwargs=runner_kwargs(cfg), auto_decompress=False)
+        client = await aiohttp_client(
+            RawTestServer(app, **handler_kwargs(cfg)), auto_decompress=False
+        )
         return Edge(client, node, origin, clock)
 
     yield factory

@@ -5,12 +5,14 @@ Hand-written rather than through http_sf: this runs on every response.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 _SF_TOKEN = re.compile(r"^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*$")
 
 
+@functools.lru_cache(maxsize=1024)
 def sf_bare(value: str) -> str:
     """A Token when ``value`` is one (RFC 9651 §3.3.4), else a String (§3.3.3).
 
@@ -48,6 +50,13 @@ def cache_status(
     ``ttl`` is rounded to an Integer (it may be negative for stale hits,
     §2.5); ``fwd`` and ``detail`` become Tokens when valid, else Strings.
     """
+    if hit and fwd is None and not stored and not collapsed and fwd_status is None:
+        # the hit path: "name; hit; ttl=N; detail=D" without the general machinery
+        if ttl is not None and math.isfinite(ttl):
+            head = f"{sf_bare(name)}; hit; ttl={max(-_INT_MAX, min(_INT_MAX, round(ttl)))}"
+        else:
+            head = f"{sf_bare(name)}; hit"
+        return head if detail is None else f"{head}; detail={sf_bare(detail)}"
     parts = [sf_bare(name)]
     if hit:
         parts.append("hit")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_host(scheme: str, host: str) -> str:
     """Lower-case the host and drop the scheme's default port (RFC 3986 §6.2.3)."""
     host = host.strip().lower()

@@ -32,6 +32,19 @@ class RequestFacts:
         )
 
 
+_RELEVANT = (
+    "cache-control",
+    "pragma",
+    "authorization",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "range",
+    "if-range",
+)
+
+
 def analyze_request(method: str, headers: AnyHeaders) -> RequestFacts:
     """Extract the request's directives and preconditions.
 
@@ -39,6 +52,10 @@ def analyze_request(method: str, headers: AnyHeaders) -> RequestFacts:
     the effect of ``Cache-Control: no-cache``. Cheap when the request carries
     none of the fields: a handful of dictionary probes.
     """
+    if not any(name in headers for name in _RELEVANT):
+        plain = _PLAIN.get(method)
+        if plain is not None:
+            return plain
     cc_lines = headers.getall("cache-control", None)
     if cc_lines:
         cc = parse_cache_control(cc_lines)
@@ -60,3 +77,7 @@ def analyze_request(method: str, headers: AnyHeaders) -> RequestFacts:
         range=headers.get("range"),
         if_range=headers.get("if-range"),
     )
+
+
+#: Facts of requests that carry none of the fields above: shared, they never change.
+_PLAIN = {m: RequestFacts(method=m, cc=EMPTY, authorization=False) for m in ("GET", "HEAD")}

@@ -68,6 +68,10 @@ class TieredStore:
             return None
         return Variants(self.memory.get_sync(key), "memory")
 
+    def body_sync(self, entry: Entry) -> bytes | None:
+        """The body when memory holds it (the hit path's shortcut), else None."""
+        return self.memory.body_sync(entry)
+
     def tier_of(self, entry: Entry) -> TierName:
         return "memory" if self.memory.body_sync(entry) is not None else "disk"
 

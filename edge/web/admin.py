@@ -419,7 +419,7 @@ def make_admin_app(
 
 # -- PURGE on the proxy port, and start-up checks -------------------------------------
 async def handle_purge_method(
-    request: web.Request, node: Node, invalidator: Invalidator
+    request: web.BaseRequest, node: Node, invalidator: Invalidator
 ) -> web.Response:
     """``PURGE <path>`` (Varnish/Squid convention): the URL the client names, all variants.
 

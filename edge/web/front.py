@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
 from edge.engine import CacheEngine
@@ -21,13 +20,8 @@ from edge.policy.cache_status import cache_status
 
 log = logging.getLogger("edge.proxy")
 
-ENGINE = web.AppKey("engine", CacheEngine)
-MAX_BODY = web.AppKey("max_request_body", int)
-PurgeHandler = Callable[[web.Request], Awaitable[web.Response]]
-PURGE: web.AppKey[PurgeHandler] = web.AppKey("purge")
+PurgeHandler = Callable[[web.BaseRequest], Awaitable[web.Response]]
 RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
@@ -60,18 +54,53 @@ async def _request_body(request: web.BaseRequest, limit: int) -> AsyncIterator[b
         yield chunk
 
 
-async def proxy_handler(request: web.Request) -> web.StreamResponse:
-    if request.method == "PURGE" and PURGE in request.app:
-        return await request.app[PURGE](request)
-    engine = request.app[ENGINE]
-    limit = request.app[MAX_BODY]
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
-    preq = to_proxy_request(request)
-    body = _request_body(request, limit) if request.body_exists else None
-    resp = await engine.handle(preq, body)
-    request[RESPONSE] = resp
-    return await render(request, resp)
+class ProxyFront:
+    """The proxy port's request handler, for aiohttp's low-level ``web.Server``.
+
+    No router and no middleware chain: every request, whatever its method
+    and target, goes to the engine, and edge errors become short plain-text
+    answers here (the one broad catch on the proxy port).
+    """
+
+    __slots__ = ("engine", "name", "max_body", "purge")
+
+    def __init__(
+        self,
+        engine: CacheEngine,
+        *,
+        name: str,
+        max_request_body: int,
+        purge: PurgeHandler | None = None,
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.max_body = max_request_body
+        self.purge = purge
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except EdgeError as exc:
+            if isinstance(exc, UpstreamError):
+                log.warning("%s %s: %s", request.method, request.raw_path, exc.message)
+            return _plain(exc.status, f"{exc.message}\n", self.name, _error_detail(exc))
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("internal error on %s %s", request.method, request.raw_path)
+            return _plain(500, "internal error in edge; see its log\n", self.name, "internal-error")
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "PURGE" and self.purge is not None:
+            return await self.purge(request)
+        limit = self.max_body
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
+        preq = to_proxy_request(request)
+        body = _request_body(request, limit) if request.body_exists else None
+        resp = await self.engine.handle(preq, body)
+        request[RESPONSE] = resp
+        return await render(request, resp)
 
 
 async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamResponse:
@@ -163,29 +192,6 @@ def _abort(request: web.BaseRequest) -> None:
         transport.abort()
 
 
-def error_middleware(name: str) -> Middleware:
-    """Turns edge errors into short plain-text answers; the only broad catch on the proxy."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except EdgeError as exc:
-            if isinstance(exc, UpstreamError):
-                log.warning("%s %s: %s", request.method, request.raw_path, exc.message)
-            detail = _error_detail(exc)
-            return _plain(exc.status, f"{exc.message}\n", name, detail)
-        except web.HTTPException:
-            raise
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
-        except Exception:
-            log.exception("internal error on %s %s", request.method, request.raw_path)
-            return _plain(500, "internal error in edge; see its log\n", name, "internal-error")
-
-    return middleware
-
-
 def _error_detail(exc: EdgeError) -> str:
     kind = type(exc).__name__
     return {
@@ -206,20 +212,3 @@ def _plain(status: int, text: str, name: str, detail: str) -> web.Response:
     if status == 413:
         headers["Connection"] = "close"
     return web.Response(status=status, text=text, headers=headers)
-
-
-def make_proxy_app(
-    engine: CacheEngine,
-    *,
-    name: str,
-    max_request_body: int,
-    purge: PurgeHandler | None = None,
-) -> web.Application:
-    """The proxy app; ``purge`` answers ``PURGE <path>`` when the config enables it."""
-    app = web.Application(middlewares=[error_middleware(name)], client_max_size=max_request_body)
-    app[ENGINE] = engine
-    app[MAX_BODY] = max_request_body
-    if purge is not None:
-        app[PURGE] = purge
-    app.router.add_route("*", "/{tail:.*}", proxy_handler)
-    return app

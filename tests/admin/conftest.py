@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import RawTestServer, TestClient, TestServer
 
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
@@ -21,7 +21,7 @@ from edge.engine import CacheEngine
 from edge.index import CacheIndex, VersionTable
 from edge.invalidation import Invalidator
 from edge.node import Node, open_node
-from edge.server import make_admin, make_proxy, runner_kwargs
+from edge.server import handler_kwargs, make_admin, make_proxy
 from origin_stub.app import make_app as make_origin_app
 
 TOKEN = "admin-test-token-0123456789"
@@ -94,7 +94,7 @@ async def rig(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> Async
     )
     cfg = replace(cfg, proxy=replace(cfg.proxy, purge_method=True, max_request_body=1 << 20))
     async with open_node(cfg, clock=clock) as node:
-        proxy = await aiohttp_client(make_proxy(node), server_kwargs=runner_kwargs(cfg))
+        proxy = await aiohttp_client(RawTestServer(make_proxy(node), **handler_kwargs(cfg)))
         admin = await aiohttp_client(make_admin(node))
         yield Rig(
             proxy,
