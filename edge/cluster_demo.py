@@ -538,6 +538,7 @@ def main() -> int:
         config = CONFIG_DIR / f"{name}.yaml"
         procs[name] = node_process(name, config, port, admin, VAR / name, VAR / f"{name}.log", env)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in the background
     started: list[LocalProcess] = []
     try:
         print(f"cluster: starting under {VAR}/ ...", file=sys.stderr)

@@ -251,6 +251,11 @@ class IndexedStore:
             body.discard()  # fetched before a purge that covers it
             return False
         stored = await self.inner.put(entry, body)
+        if stored and self.tombstones.refuses(entry):
+            # a purge ran while the commit was in flight (the disk write is awaited) and
+            # could not see the entry yet: undo the commit rather than serve purged content
+            await self.inner.remove(entry.key, entry.variant)
+            stored = False
         if stored:
             self.index.add(entry)
         else:

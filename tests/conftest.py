@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 trips on a lazy import at exit)
 import pytest
-from aiohttp.test_utils import RawTestServer, TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from edge.clock import FakeClock
@@ -65,7 +65,11 @@ EdgeFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_edge(
-    aiohttp_client: Any, origin: TestServer, clock: FakeClock, tmp_path: Any
+    aiohttp_client: Any,
+    aiohttp_raw_server: Any,
+    origin: TestServer,
+    clock: FakeClock,
+    tmp_path: Any,
 ) -> AsyncIterator[EdgeFactory]:
     stack: list[Any] = []
 
@@ -80,9 +84,9 @@ async def make_edge(
         node = await ctx.__aenter__()
         stack.append(ctx)
         app = make_proxy(node)
-        client = await aiohttp_client(
-            RawTestServer(app, **handler_kwargs(cfg)), auto_decompress=False
-        )
+        # the production handler settings (aiohttp's TestServer(...) would drop them)
+        server = await aiohttp_raw_server(app, **handler_kwargs(cfg))
+        client = await aiohttp_client(server, auto_decompress=False)
         return Edge(client, node, origin, clock)
 
     yield factory

@@ -151,7 +151,7 @@ class ControlPlane:
         reconnect_wait: float = 1.0,
         request_timeout: float = 5.0,
         pull_wait: float = 1.0,
-        ack_wait: float = 10.0,
+        ack_wait: float = 2.0,
         batch: int = 64,
         remember: int = 10_000,
         outbox_limit: int = 10_000,
@@ -218,8 +218,12 @@ class ControlPlane:
         """Stop the background task and the connection; the durable consumer stays."""
         self._closing = True
         if self._task is not None:
-            # nats-py sometimes turns a cancelled fetch into a timeout; the loop also stops
-            # on _closing. asyncio.wait never raises the task's error, only our own cancel.
+            # Let the event in hand be applied *and* acknowledged (the loop stops on
+            # _closing after it); cancelling in between would leave it applied but
+            # pending, and the next start would wait for its redelivery.
+            await asyncio.wait([self._task], timeout=self._pull_wait + self._request_timeout)
+            # nats-py sometimes turns a cancelled fetch into a timeout; asyncio.wait never
+            # raises the task's error, only our own cancel.
             self._task.cancel()
             await asyncio.wait([self._task])
             self._task = None
@@ -352,7 +356,8 @@ class ControlPlane:
                 await self._flush_outbox()
                 await self._pull()
                 failures = 0
-            except _NATS_ERRORS as exc:
+            except (*_NATS_ERRORS, ControlPlaneUnavailable) as exc:
+                # NATS away (the outbox flush raises ControlPlaneUnavailable): keep trying
                 failures += 1
                 self._note_error(f"control plane: {exc!r}")
                 await asyncio.sleep(min(0.05 * 2**failures, 5.0))
@@ -433,6 +438,10 @@ class ControlPlane:
                     deliver_policy=DeliverPolicy.ALL,
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=self._ack_wait,
+                    # One unacknowledged event at a time: a message lost with a closed
+                    # connection's last pull request is redelivered before any later one,
+                    # so events always apply in stream order.
+                    max_ack_pending=1,
                 ),
             )
         self._resync = False
@@ -492,7 +501,7 @@ class ControlPlane:
         failures = 0
         while True:  # in place, so later events never overtake this one
             try:
-                await self._apply_event(event)
+                await self._apply_with_heartbeat(msg, event)
                 break
             except Exception as exc:  # the node's own apply failed: retry, never skip it
                 failures += 1
@@ -505,6 +514,26 @@ class ControlPlane:
         await msg.ack_sync(timeout=self._request_timeout)
         self._last_seq = max(self._last_seq, meta.sequence.stream)
         self._pending = meta.num_pending
+
+    async def _apply_with_heartbeat(self, msg: Msg, event: InvalidationEvent) -> None:
+        """Apply, telling NATS "in progress" every half ack-wait so a long apply is not redelivered.
+
+        A short ack-wait matters at restart: messages a closed connection's last pull
+        request received are redelivered after it, and catching up waits for them.
+        """
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self._ack_wait / 2)
+                with contextlib.suppress(*_NATS_ERRORS):
+                    await msg.in_progress()
+
+        heart = asyncio.create_task(beat())
+        try:
+            await self._apply_event(event)
+        finally:
+            heart.cancel()
+            await asyncio.gather(heart, return_exceptions=True)
 
     async def _apply_event(self, event: InvalidationEvent) -> None:
         if event.id in self._seen:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import RawTestServer, TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
@@ -79,7 +79,9 @@ def is_hit(cache_status: str) -> bool:
 
 
 @pytest.fixture
-async def rig(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(
+    aiohttp_client: Any, aiohttp_server: Any, aiohttp_raw_server: Any, tmp_path: Path
+) -> AsyncIterator[Rig]:
     clock = FakeClock(START)
     origin_app = make_origin_app(clock=clock.now)
     origin_app.router.add_post("/groups/post", group_post)
@@ -94,7 +96,9 @@ async def rig(aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path) -> Async
     )
     cfg = replace(cfg, proxy=replace(cfg.proxy, purge_method=True, max_request_body=1 << 20))
     async with open_node(cfg, clock=clock) as node:
-        proxy = await aiohttp_client(RawTestServer(make_proxy(node), **handler_kwargs(cfg)))
+        proxy = await aiohttp_client(
+            await aiohttp_raw_server(make_proxy(node), **handler_kwargs(cfg))
+        )
         admin = await aiohttp_client(make_admin(node))
         yield Rig(
             proxy,
