@@ -214,10 +214,13 @@ def main() -> int:
     print("\n# cache policy trace simulator\n")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", "bench.trace_sim"], check=False)
-    if Path(__file__).with_name("purge_bench.py").exists():
-        print("\n# purge benchmark\n")
+    for title, module in (
+        ("purge benchmark", "bench.purge_bench"),
+        ("origin offload", "bench.offload"),
+    ):
+        print(f"\n# {title}\n")
         sys.stdout.flush()
-        subprocess.run([sys.executable, "-m", "bench.purge_bench"], check=False)
+        subprocess.run([sys.executable, "-m", module], check=False)
     return 0
 
 
