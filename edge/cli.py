@@ -18,7 +18,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from edge.config import Config, apply_overrides, load_config
+from edge.config import Config
+from edge.config_load import apply_overrides, load_config
 from edge.errors import ConfigError
 
 DEFAULT_ADMIN = "http://127.0.0.1:8090"

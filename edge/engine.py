@@ -18,7 +18,14 @@ from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
 from edge.fetcher import Fetcher, FillHead, HeadKind, route_key
 from edge.forwarding import Forwarding
-from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse, StreamBody
+from edge.models import (
+    BodySource,
+    BytesBody,
+    Entry,
+    ProxyRequest,
+    ProxyResponse,
+    StreamBody,
+)
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.cache_status import cache_status
 from edge.policy.conditional import (
@@ -32,7 +39,7 @@ from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
 from edge.policy.invalidate import invalidation_urls
 from edge.policy.keys import normalize_url, primary_key
 from edge.policy.options import PolicyOptions
-from edge.policy.ranges import evaluate_range
+from edge.policy.ranges import RangeDecision, evaluate_range
 from edge.policy.request import RequestFacts, analyze_request
 from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
@@ -179,20 +186,10 @@ class CacheEngine:
         return resp
 
     def _apply_range(
-        self, resp: ProxyResponse, facts: RequestFacts, entry: Entry, body: object
+        self, resp: ProxyResponse, facts: RequestFacts, entry: Entry, body: BodySource
     ) -> ProxyResponse:
-        from edge.models import BodySource
-
-        assert isinstance(body, BodySource)
         size = entry.body_size
-        rd = evaluate_range(
-            facts.range,
-            facts.if_range,
-            size=size,
-            etag=entry.etag,
-            last_modified=entry.last_modified,
-            date=resp.headers.get("Date"),
-        )
+        rd = _range_of(facts, entry, size, resp.headers)
         if rd.kind == "full":
             return resp
         headers = resp.headers
@@ -318,14 +315,7 @@ class CacheEngine:
             )
         length = entry.body_size if "Content-Length" in headers else None
         if facts.range is not None and head.status == 200 and length is not None:
-            rd = evaluate_range(
-                facts.range,
-                facts.if_range,
-                size=length,
-                etag=entry.etag,
-                last_modified=entry.last_modified,
-                date=headers.get("Date"),
-            )
+            rd = _range_of(facts, entry, length, headers)
             if rd.kind == "partial" and len(rd.ranges) == 1:
                 first, last = rd.ranges[0]
                 headers["Content-Range"] = f"bytes {first}-{last}/{length}"
@@ -430,18 +420,25 @@ class CacheEngine:
         status: int,
         headers: CIMultiDict[str],
         status_value: str,
-        body: object,
+        body: BodySource | None,
         *,
         reason: str = "",
     ) -> ProxyResponse:
-        from edge.models import BodySource, BytesBody
-
         headers.add("Cache-Status", status_value)
-        out = ProxyResponse(
-            status,
-            self.fwd.downstream(headers),
-            body if isinstance(body, BodySource) else BytesBody(b""),
-            reason,
-        )
+        out = ProxyResponse(status, self.fwd.downstream(headers), body or BytesBody(b""), reason)
         out.cache_status = status_value
         return out
+
+
+def _range_of(
+    facts: RequestFacts, entry: Entry, size: int, headers: CIMultiDict[str]
+) -> RangeDecision:
+    """The client's Range (and If-Range) against a full response of ``size`` bytes."""
+    return evaluate_range(
+        facts.range,
+        facts.if_range,
+        size=size,
+        etag=entry.etag,
+        last_modified=entry.last_modified,
+        date=headers.get("Date"),
+    )

@@ -10,19 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.config import (
-    CacheConfig,
-    Config,
-    HostPort,
-    MemoryTierConfig,
-    apply_overrides,
-    config_from_dict,
-    load_config,
-    parse_duration,
-    parse_hostport,
-    parse_size,
-)
+from edge.config import CacheConfig, Config, HostPort, MemoryTierConfig
+from edge.config_load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
+from edge.units import parse_duration, parse_hostport, parse_size
 
 REFERENCE = Path(__file__).resolve().parent.parent / "config" / "edge.yaml"
 NO_OVERRIDES: dict[str, Any] = dict(

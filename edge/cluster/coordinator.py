@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge.clock import Clock
-from edge.cluster.control import ControlPlane, InvalidationEvent, purge_event
+from edge.cluster.control import ControlPlane
+from edge.cluster.events import InvalidationEvent, purge_event
 from edge.index import VersionTable
 from edge.invalidation import Invalidator
 

@@ -15,8 +15,8 @@ import pytest
 from cluster_helpers import NatsServer, until
 
 from edge.clock import FakeClock
-from edge.cluster.control import (
-    ControlPlane,
+from edge.cluster.control import ControlPlane
+from edge.cluster.events import (
     ControlPlaneUnavailable,
     InvalidationEvent,
     durable_name,

@@ -1,0 +1,355 @@
+"""Typed, frozen configuration, and the loader that fills it.
+
+``load_config`` reads YAML, substitutes ``${VAR}`` / ``${VAR:-default}`` in string values, then
+``config_from_dict`` walks the dataclasses below by their type hints: every key is checked,
+unknown keys and wrong types are errors, sizes (``256MiB``) and durations (``30s``) are
+converted where a field is marked ``kind: size`` / ``kind: duration``. Value rules that go
+beyond the type (ranges, choices, cross-field) live in one table, ``_RULES``. Every failure is a
+``ConfigError`` naming the key path, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from edge.config import Config, HostPort
+from edge.errors import ConfigError
+from edge.units import _is_number, parse_duration, parse_hostport, parse_size
+
+# ---------------------------------------------------------------------------- environment
+
+
+class _EnvStr(str):
+    """A string that came out of ``${VAR}`` substitution: non-string fields may re-read it."""
+
+    __slots__ = ()
+
+
+_REF_RE = re.compile(r"\$\{([^}]*)\}|\$\{")
+_REF_INNER_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+def _interpolate(value: object, env: Mapping[str, str], path: str) -> object:
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, env, _join(path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        ref = _REF_INNER_RE.fullmatch(inner) if inner is not None else None
+        if ref is None:
+            raise ConfigError(path, value, "references written ${NAME} or ${NAME:-default}")
+        name, default = ref.group(1), ref.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            path, value, f"environment variable {name} to be set (or a default: ${{{name}:-...}})"
+        )
+
+    return _EnvStr(_REF_RE.sub(substitute, value))
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read, interpolate and validate a YAML config file; ``None`` gives the defaults."""
+    if path is None:
+        return Config()
+    where = os.fspath(path)
+    try:
+        with open(where, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(where, e.strerror or str(e), "a readable YAML config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(where, "undecodable bytes", "a UTF-8 YAML config file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(at, problem, "valid YAML") from None
+    if data is None:
+        return Config()
+    if not isinstance(data, Mapping):
+        raise ConfigError(where, data, "a YAML mapping at the top level")
+    interpolated = _interpolate(data, os.environ if env is None else env, "")
+    assert isinstance(interpolated, Mapping)
+    return config_from_dict(interpolated)
+
+
+def config_from_dict(data: Mapping[str, object]) -> Config:
+    """Validate a plain mapping (parsed YAML) into a ``Config``; ``ConfigError`` otherwise."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("<top level>", data, "a mapping of config keys")
+    cfg = _build(Config, data, "")
+    assert isinstance(cfg, Config)
+    _check_rules(cfg, {})
+    return cfg
+
+
+def _join(prefix: str, key: object) -> str:
+    text = str(key)
+    if not text or not text.isprintable() or any(c in text for c in ". "):
+        text = repr(key)  # keep odd keys ("", "a.b") visible in the path
+    return f"{prefix}.{text}" if prefix else text
+
+
+def _build(cls: type[Any], data: Mapping[Any, object], prefix: str) -> object:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, object] = {}
+    for key, raw in data.items():
+        path = _join(prefix, key)
+        spec = known.get(key) if isinstance(key, str) else None
+        if spec is None:
+            raise ConfigError(path, key, f"one of the keys: {', '.join(known)}")
+        values[spec.name] = _convert(hints[spec.name], spec.metadata.get("kind"), raw, path)
+    return cls(**values)
+
+
+_TYPE_EXPECTED: dict[object, str] = {
+    bool: "a boolean (true or false)",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+}
+
+
+def _convert(hint: Any, kind: object, value: object, path: str) -> object:
+    """One field's value, checked against its type hint and converted (see module docstring)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, _EnvStr) and not value and type(None) in args:
+            return None  # `token: ${EDGE_ADMIN_TOKEN:-}` means "unset"
+        (hint,) = (a for a in args if a is not type(None))
+    if isinstance(value, _EnvStr) and hint is not str:
+        value = _reread(value)
+    if kind == "size":
+        return parse_size(value, path=path)
+    if kind == "duration":
+        return parse_duration(value, path=path)
+    if hint is HostPort:
+        return parse_hostport(value, path=path)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(path, value, "a list")
+        (item,) = (a for a in typing.get_args(hint) if a is not Ellipsis)
+        return tuple(_convert(item, None, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            keys = ", ".join(f.name for f in dataclasses.fields(hint))
+            raise ConfigError(path, value, f"a mapping with the keys: {keys}")
+        return _build(hint, value, path)
+    if hint is float and _is_number(value):
+        try:
+            number = float(typing.cast(float, value))
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+        raise ConfigError(path, value, "a finite number")
+    if hint is int and _is_number(value) and isinstance(value, int):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return str(value)
+    if hint in _TYPE_EXPECTED:
+        raise ConfigError(path, value, _TYPE_EXPECTED[hint])
+    raise TypeError(f"config field {path} has an unsupported type {hint!r}")
+
+
+def _reread(value: _EnvStr) -> object:
+    """Read an interpolated string as a YAML scalar, so ``workers: ${N}`` can become an int."""
+    try:
+        scalar = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return str(value)
+    return scalar if isinstance(scalar, bool | int | float | str) else str(value)
+
+
+# ---------------------------------------------------------------------------- value rules
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
+
+
+def _admin_token(token: str | None) -> bool:
+    return token is None or (len(token) >= 16 and token.isprintable() and " " not in token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A check on the value at ``path`` (attribute path into ``Config``) beyond its type."""
+
+    path: str
+    ok: Callable[[Any], bool]
+    expected: str
+    secret: bool = False  # never echo the value (it may be a real token)
+
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule("name", lambda v: bool(_NAME_RE.fullmatch(v)), "a name of letters, digits, '-_.'"),
+    _Rule("workers", lambda v: v >= 1, "an integer >= 1"),
+    _Rule("origin.url", _http_url, "an http:// or https:// URL with a host"),
+    _Rule("origin.connect_timeout", lambda v: v > 0, "a duration > 0"),
+    _Rule("origin.first_byte_timeout", lambda v: v > 0, "a duration > 0"),
+    _Rule("origin.read_timeout", lambda v: v > 0, "a duration > 0"),
+    _Rule("origin.keepalive_timeout", lambda v: v > 0, "a duration > 0"),
+    _Rule("origin.max_connections", lambda v: v >= 0, "an integer >= 0 (0: no limit)"),
+    _Rule("origin.max_connections_per_host", lambda v: v >= 0, "an integer >= 0 (0: no limit)"),
+    _Rule("admin.token", _admin_token, "null, or at least 16 characters, no spaces", secret=True),
+    _Rule("proxy.max_request_body", lambda v: v > 0, "a size > 0"),
+    _Rule("proxy.max_header_size", lambda v: v > 0, "a size > 0"),
+    _Rule("cache.dir", lambda v: bool(v.strip()), "a non-empty directory path"),
+    _Rule("cache.memory.max_bytes", lambda v: v > 0, "a size > 0"),
+    _Rule("cache.memory.max_object_bytes", lambda v: v > 0, "a size > 0"),
+    _Rule("cache.memory.policy", lambda v: v in ("lru", "s3fifo"), "one of: lru, s3fifo"),
+    _Rule("cache.disk.max_bytes", lambda v: v > 0, "a size > 0"),
+    _Rule("cache.heuristic_fraction", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    _Rule("cache.targeted_field", lambda v: bool(_TOKEN_RE.fullmatch(v)), "a header field name"),
+    _Rule("cache.max_variants", lambda v: v >= 1, "an integer >= 1"),
+    _Rule("cache.max_revalidations", lambda v: v >= 1, "an integer >= 1"),
+    _Rule(
+        "logging.level",
+        lambda v: v in ("debug", "info", "warning", "error"),
+        "one of: debug, info, warning, error",
+    ),
+    _Rule("logging.format", lambda v: v in ("text", "json"), "one of: text, json"),
+)
+
+
+def _lookup(cfg: Config, path: str) -> object:
+    value: object = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
+    """Apply ``_RULES`` and the cross-field checks; ``rename`` maps key paths to flag names."""
+    for rule in _RULES:
+        value = _lookup(cfg, rule.path)
+        if not rule.ok(value):
+            shown = f"<{len(str(value))} characters, not shown>" if rule.secret else value
+            raise ConfigError(rename.get(rule.path, rule.path), shown, rule.expected)
+    _check_cluster(cfg)
+    memory = cfg.cache.memory
+    if memory.max_object_bytes > memory.max_bytes:
+        raise ConfigError(
+            "cache.memory.max_object_bytes",
+            memory.max_object_bytes,
+            f"at most cache.memory.max_bytes ({memory.max_bytes})",
+        )
+
+
+_SUBJECT_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _check_cluster(cfg: Config) -> None:
+    cluster = cfg.cluster
+    if cluster.parent_down_for <= 0:
+        raise ConfigError("cluster.parent_down_for", cluster.parent_down_for, "a duration > 0")
+    seen: set[str] = set()
+    for i, parent in enumerate(cluster.parents):
+        where = f"cluster.parents[{i}]"
+        if not _NAME_RE.fullmatch(parent.name) or parent.name in seen:
+            raise ConfigError(
+                f"{where}.name", parent.name, "a distinct name of letters, digits, '-_.'"
+            )
+        if parent.name == cfg.name:
+            raise ConfigError(
+                f"{where}.name", parent.name, f"another node's name (this is {cfg.name})"
+            )
+        seen.add(parent.name)
+        if not _http_url(parent.url):
+            raise ConfigError(f"{where}.url", parent.url, "an http:// or https:// URL with a host")
+        if parent.admin_url is not None and not _http_url(parent.admin_url):
+            raise ConfigError(f"{where}.admin_url", parent.admin_url, "null or an http(s) URL")
+    nats = cluster.nats
+    if nats is None:
+        return
+    if not nats.servers:
+        raise ConfigError("cluster.nats.servers", [], "at least one nats:// URL")
+    for i, url in enumerate(nats.servers):
+        if not url.startswith(("nats://", "tls://")):
+            raise ConfigError(f"cluster.nats.servers[{i}]", url, "a nats:// or tls:// URL")
+    for key in ("stream", "kv_bucket"):
+        value = getattr(nats, key)
+        if not _SUBJECT_RE.fullmatch(value):
+            raise ConfigError(f"cluster.nats.{key}", value, "letters, digits, '-' and '_'")
+
+
+# ---------------------------------------------------------------------------- flags
+
+_FLAGS = {
+    "proxy.listen": "--listen",
+    "origin.url": "--origin",
+    "admin.listen": "--admin-listen",
+    "cache.dir": "--cache-dir",
+    "name": "--name",
+    "workers": "--workers",
+}
+
+
+def apply_overrides(
+    cfg: Config,
+    *,
+    listen: str | None,
+    origin: str | None,
+    admin_listen: str | None,
+    cache_dir: str | None,
+    name: str | None,
+    workers: int | None,
+) -> Config:
+    """``cfg`` with the command-line flags that were given; errors name the flag."""
+    if listen is not None:
+        hp = parse_hostport(listen, path="--listen")
+        cfg = dataclasses.replace(cfg, proxy=dataclasses.replace(cfg.proxy, listen=hp))
+    if admin_listen is not None:
+        hp = parse_hostport(admin_listen, path="--admin-listen")
+        cfg = dataclasses.replace(cfg, admin=dataclasses.replace(cfg.admin, listen=hp))
+    if origin is not None:
+        cfg = dataclasses.replace(cfg, origin=dataclasses.replace(cfg.origin, url=origin))
+    if cache_dir is not None:
+        cfg = dataclasses.replace(cfg, cache=dataclasses.replace(cfg.cache, dir=cache_dir))
+    if name is not None:
+        cfg = dataclasses.replace(cfg, name=name)
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise ConfigError("--workers", workers, "an integer >= 1")
+        cfg = dataclasses.replace(cfg, workers=workers)
+    _check_rules(cfg, _FLAGS)
+    return cfg

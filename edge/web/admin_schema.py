@@ -1,0 +1,103 @@
+"""The admin API's request and answer bodies (msgspec Structs).
+
+The same Structs decode requests (unknown fields are errors), encode answers
+and generate the OpenAPI document, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+MAX_BODY = 1 << 20
+MAX_ITEMS = 10_000
+MAX_LIMIT = 1000
+REALM = 'Bearer realm="edge-admin"'
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+Items = Annotated[list[Text], msgspec.Meta(max_length=MAX_ITEMS)]
+
+
+# -- request and answer bodies ------------------------------------------------------
+class PurgeBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    urls: Items = []
+    prefixes: Items = []
+    tags: Items = []
+    all: bool = False
+    soft: bool = False
+    local: bool = False  # this node only: not sent to the cluster
+    wait: bool = False  # answer once every known node applied it (bounded wait)
+
+
+class PurgeAnswer(msgspec.Struct, kw_only=True):
+    purged: int
+    soft: bool
+    nodes: dict[str, bool]
+
+
+class VersionBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern="^/[^?#]*$")]
+    wait: bool = False  # answer once every known node applied it (bounded wait)
+
+
+class VersionAnswer(msgspec.Struct, kw_only=True):
+    prefix: str
+    version: int
+    nodes: dict[str, bool]
+
+
+class VersionsAnswer(msgspec.Struct, kw_only=True):
+    versions: dict[str, int]
+
+
+class TierUse(msgspec.Struct, kw_only=True):
+    objects: int = 0
+    bytes: int = 0
+
+
+class StatsAnswer(msgspec.Struct, kw_only=True):
+    name: str
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    stale: int = 0
+    revalidated: int = 0
+    collapsed: int = 0
+    passes: int = 0
+    stored: int = 0
+    origin_requests: int = 0
+    origin_errors: int = 0
+    invalidations: int = 0
+    bytes_from_cache: int = 0
+    hit_ratio: float
+    tiers: dict[str, TierUse]
+    store: dict[str, int | float | bool | str]
+    cluster: dict[str, Any] = {}
+
+
+class EntryInfo(msgspec.Struct, kw_only=True):
+    url: str
+    key: str
+    variant: str
+    status: int
+    age: float
+    ttl: float
+    size: int
+    tier: str | None
+    tags: list[str]
+    invalidated: bool
+
+
+class EntriesAnswer(msgspec.Struct, kw_only=True):
+    entries: list[EntryInfo]
+    truncated: bool
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+    name: str
+
+
+class ErrorAnswer(msgspec.Struct, kw_only=True):
+    error: str

@@ -1,0 +1,196 @@
+"""Bugs found in review, demonstrated through the running proxy (each xfail until fixed)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+
+from edge.config import Config, DiskTierConfig, MemoryTierConfig
+from edge.errors import UpstreamBodyError
+from edge.fill import Spool
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def q(**params: str) -> str:
+    return "/script?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+
+
+def status_of(resp: Any) -> str:
+    return str(resp.headers["Cache-Status"])
+
+
+async def fetch(edge: Any, path: str, **kw: Any) -> tuple[Any, bytes]:
+    resp = await edge.get(path, **kw)
+    body = await resp.read()
+    await edge.settle()
+    return resp, body
+
+
+def small_objects(*, disk: bool = True) -> Config:
+    base = Config()
+    return replace(
+        base,
+        cache=replace(
+            base.cache,
+            memory=MemoryTierConfig(max_object_bytes=64 * 1024),
+            disk=DiskTierConfig(enabled=disk),
+        ),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fetcher._spool_body releases the writer's spool ref (closing the spool fd) before "
+    "the commit; the fill stays in _fills during store.put, so a follower that joins then "
+    "reads b'' forever from Spool._read (busy loop, event loop blocked)",
+)
+async def test_follower_joining_during_commit_gets_the_body(
+    make_edge: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge = await make_edge(small_objects())
+    disk = edge.node.store.inner.disk
+    real_put = disk.put
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_put(entry: Any, body: Any) -> bool:  # widen the commit window
+        entered.set()
+        await gate.wait()
+        ok: bool = await real_put(entry, body)
+        return ok
+
+    monkeypatch.setattr(disk, "put", slow_put)
+    real_read = Spool._read
+
+    async def tripwire(self: Spool, pos: int, end: int) -> bytes:
+        chunk = await real_read(self, pos, end)
+        if not chunk:  # without this the bug spins the event loop forever
+            raise UpstreamBodyError("tripwire: empty read from a closed spool")
+        return chunk
+
+    monkeypatch.setattr(Spool, "_read", tripwire)
+    r1 = await edge.get("/big/1MiB")
+    b1 = await r1.read()
+    assert len(b1) == 1 << 20
+    await asyncio.wait_for(entered.wait(), 5)
+    try:
+        r2 = await edge.get("/big/1MiB")  # joins the fill that is committing
+        b2 = await r2.read()
+    finally:
+        gate.set()
+        await edge.settle()
+    assert b2 == b1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine._fetch: a collapsed follower wanting another Vary variant is served the "
+    "leader's variant when the fill ends NOT_MODIFIED (no variant check on that path)",
+)
+async def test_vary_miss_collapsed_into_revalidation_gets_its_own_variant(edge: Any) -> None:
+    path = q(cc="max-age=10", etag="v1", vary="Accept-Language", delay="0.4")
+    _, en1 = await fetch(edge, path, headers={"Accept-Language": "en"})
+    edge.clock.advance(11)  # en is stale: its next request revalidates (origin answers 304)
+    a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
+    await asyncio.sleep(0.15)
+    rb, fr = await fetch(edge, path, headers={"Accept-Language": "fr"})  # vary-miss: collapses
+    await a
+    # fr was never fetched: it must come from the origin (a new serve), not be en's body
+    assert "fwd-status=304" not in status_of(rb)
+    assert fr != en1
+    assert await edge.origin_count(path) == 3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine._fetch: two collapsed followers wanting two other variants share the "
+    "key+'\\x00'+target fill (it is per URL, not per variant): one gets the other's variant",
+)
+async def test_variant_fetched_by_a_collapsed_follower_is_cached(edge: Any) -> None:
+    path = q(cc="max-age=60", vary="Accept-Language", delay="0.4")
+    a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
+    await asyncio.sleep(0.15)
+    b = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "fr"}))
+    c = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "de"}))
+    (_, en), (_, fr), (_, de) = await asyncio.gather(a, b, c)
+    assert len({en, fr, de}) == 3  # three variants, three origin responses
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="memory-only (disk off or degraded): a chunked body over max_object_bytes makes "
+    "Spool._to_file raise _SpoolUnavailable; the fill fails and every client's response "
+    "is aborted instead of passing through",
+)
+async def test_memory_only_large_chunked_body_passes_through(make_edge: Any) -> None:
+    edge = await make_edge(small_objects(disk=False))
+    size = 256 * 1024
+    path = q(cc="max-age=60", chunked="1", size=str(size))
+    resp = await edge.get(path)
+    try:
+        body = await resp.read()
+    except aiohttp.ClientPayloadError:
+        body = b""
+    assert resp.status == 200 and len(body) == size
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="IndexedStore.update/freshen: a 304 for a revalidation sent before a soft purge "
+    "clears `invalidated`, so the purged entry is served fresh again",
+)
+async def test_soft_purge_during_revalidation_sticks(edge: Any) -> None:
+    path = q(cc="max-age=10", etag="v1", delay="0.4")
+    await fetch(edge, path)
+    edge.clock.advance(11)
+    task = asyncio.create_task(fetch(edge, path))  # revalidation in flight
+    await asyncio.sleep(0.15)
+    edge.clock.advance(1)
+    assert await edge.node.invalidator.purge(urls=[path], soft=True) == 1
+    await task
+    r, _ = await fetch(edge, path)
+    assert "; hit" not in status_of(r)  # soft-purged: never fresh again without revalidation
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fetcher._run catches only EdgeError: any other exception before the head "
+    "(origin client, store.update on a 304, make_entry...) never resolves fill.head, so "
+    "the client and every collapsed follower wait forever (the _pass path answers 500)",
+)
+async def test_fill_crash_does_not_leave_client_hanging(
+    edge: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = edge.node.engine.fetcher._origin
+
+    async def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("an unexpected bug below the fill")
+
+    monkeypatch.setattr(origin, "fetch", broken)
+    path = q(cc="max-age=60")
+    try:
+        resp = await asyncio.wait_for(edge.get(path), 3)
+        status = resp.status
+    except TimeoutError:
+        status = 0  # still waiting for fill.head
+    assert status == 500
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the variant fetched by a collapsed follower is stored under key+'\\x00'+target "
+    "(make_entry takes the fill key), so it is never found again",
+)
+async def test_variant_fetched_by_a_follower_is_a_hit_later(edge: Any) -> None:
+    path = q(cc="max-age=60", vary="Accept-Language", delay="0.4")
+    a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
+    await asyncio.sleep(0.15)
+    await fetch(edge, path, headers={"Accept-Language": "fr"})
+    await a
+    r, _ = await fetch(edge, path, headers={"Accept-Language": "fr"})
+    assert "; hit" in status_of(r)
