@@ -16,7 +16,7 @@ from multidict import CIMultiDict
 
 from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
-from edge.fetcher import Fetcher, FillHead, HeadKind, route_key
+from edge.fetcher import Fetcher, FillHead, HeadKind
 from edge.forwarding import Forwarding
 from edge.models import (
     BodySource,
@@ -37,7 +37,7 @@ from edge.policy.conditional import (
 )
 from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
 from edge.policy.invalidate import invalidation_urls
-from edge.policy.keys import normalize_url, primary_key
+from edge.policy.keys import normalize_url, primary_key, url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.ranges import RangeDecision, evaluate_range
 from edge.policy.request import RequestFacts, analyze_request
@@ -220,6 +220,15 @@ class CacheEngine:
         fill, collapsed = self.fetcher.join_or_start(key, req, facts, stale)
         try:
             head = await asyncio.shield(fill.head)
+            if collapsed and head.entry is not None:
+                want = variant_key(head.entry.vary, req.headers)
+                if head.entry.variant != want:
+                    # the response varies and this request selects another variant: it
+                    # needs its own fill (collapsing with others that want the same one)
+                    fill, collapsed = self.fetcher.join_or_start(
+                        key, req, facts, stale, variant=want
+                    )
+                    head = await asyncio.shield(fill.head)
         except UpstreamError as exc:
             if stale is not None and decision.stale_if_error:
                 return await self._serve_stale_on_error(req, facts, key, stale, decision, 0)
@@ -244,19 +253,22 @@ class CacheEngine:
             resp = None if collapsed else head.take_response()
             if resp is None:  # a follower: this response was not for sharing
                 return await self._pass(req, None, decision.fwd, "uncacheable", key=key)
+            if req.method == "HEAD":  # headers only: never read a body nobody wants
+                resp.close()
+                status_value = cache_status(
+                    self._name,
+                    hit=False,
+                    fwd=decision.fwd,
+                    fwd_status=resp.status,
+                    detail=head.store_detail or None,
+                )
+                return self._finish(resp.status, CIMultiDict(resp.headers), status_value, None)
             if facts.conditional and 200 <= resp.status < 300:
                 answer = self._precondition_answer(facts, resp, decision.fwd, head.store_detail)
                 if answer is not None:
                     return answer
             return self._stream(resp, decision.fwd, head.store_detail, stored=False)
         if head.kind is HeadKind.SPOOL:
-            assert head.entry is not None
-            if collapsed and head.entry.variant != variant_key(head.entry.vary, req.headers):
-                # the response varies and this request wants another variant
-                own, _ = self.fetcher.join_or_start(key + "\x00" + req.target, req, facts, None)
-                head = await asyncio.shield(own.head)
-                if head.kind is not HeadKind.SPOOL:
-                    return self._head_as_pass(head, decision)
             return self._serve_spool(req, facts, head, decision, collapsed)
         assert_never(head.kind)
 
@@ -278,12 +290,6 @@ class CacheEngine:
             headers = CIMultiDict(not_modified_fields(resp.headers))
             return self._finish(304, headers, status_value, None, reason="Not Modified")
         return self._finish(412, CIMultiDict(), status_value, None, reason="Precondition Failed")
-
-    def _head_as_pass(self, head: FillHead, decision: LookupDecision) -> ProxyResponse:
-        resp = head.take_response()
-        if resp is None:
-            raise UpstreamError("origin response could not be shared")
-        return self._stream(resp, decision.fwd, head.store_detail, stored=False)
 
     def _serve_spool(
         self,
@@ -320,13 +326,13 @@ class CacheEngine:
                 first, last = rd.ranges[0]
                 headers["Content-Range"] = f"bytes {first}-{last}/{length}"
                 headers["Content-Length"] = str(last - first + 1)
-                spool.acquire()
                 body = StreamBody(spool.reader(first, last + 1), last - first + 1)
                 return self._finish(206, headers, status_value, body, reason="Partial Content")
             if rd.kind == "unsatisfiable":
                 h = CIMultiDict({"Content-Range": f"bytes */{length}"})
                 return self._finish(416, h, status_value, None, reason="Range Not Satisfiable")
-        spool.acquire()
+        if req.method == "HEAD":  # headers only; the fill goes on storing the body
+            return self._finish(head.status, headers, status_value, None, reason=head.reason)
         body = StreamBody(spool.reader(), length)
         return self._finish(head.status, headers, status_value, body, reason=head.reason)
 
@@ -363,7 +369,7 @@ class CacheEngine:
     ) -> ProxyResponse:
         headers = self.fwd.upstream(req)
         self.stats.origin_requests += 1
-        route = route_key(key or self.key_for(req.scheme, req.host, req.target))
+        route = url_of_key(key or self.key_for(req.scheme, req.host, req.target))
         try:
             resp = await self.origin.fetch(req.method, req.target, headers, body, key=route)
         except UpstreamError:

@@ -17,7 +17,9 @@ the :class:`FillHead`, is one of:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +34,7 @@ from edge.forwarding import Forwarding
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
+from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
 from edge.stats import Stats
@@ -50,11 +53,6 @@ _CLIENT_ONLY = (
     "Range",
 )
 _HFM_MAX = 100_000
-
-
-def route_key(key: str) -> str:
-    """The cache key without its version: a version bump must not move objects between shields."""
-    return key.partition("|")[2] or key
 
 
 class HeadKind(Enum):
@@ -82,8 +80,9 @@ class FillHead:
 
 @dataclass(slots=True)
 class Fill:
-    key: str
+    key: str  # the primary cache key the response is stored under
     head: asyncio.Future[FillHead]
+    slot: str  # what concurrent requests collapse on: the key, or key + one Vary variant
     background: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -120,16 +119,27 @@ class Fetcher:
 
     # -- starting and joining -------------------------------------------
     def join_or_start(
-        self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry | None
+        self,
+        key: str,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        stale: Entry | None,
+        *,
+        variant: str | None = None,
     ) -> tuple[Fill, bool]:
-        """The fill for ``key``: an existing one (collapsed=True) or a new one."""
+        """The fill for ``key``: an existing one (collapsed=True) or a new one.
+
+        ``variant`` narrows collapsing to requests that select that Vary variant,
+        for a request that joined a fill of another variant and must fetch its own.
+        """
+        slot = key if variant is None else f"{key}\x00{variant}"
         shareable = not facts.authorization and not self._is_hit_for_miss(key)
         if shareable:
-            fill = self._fills.get(key)
+            fill = self._fills.get(slot)
             if fill is not None:
                 self._stats.collapsed += 1
                 return fill, True
-        return self._start(key, req, facts, stale, register=shareable), False
+        return self._start(key, slot, req, facts, stale, register=shareable), False
 
     def start_background(
         self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry
@@ -137,12 +147,13 @@ class Fetcher:
         """Revalidate ``stale`` in the background (stale-while-revalidate); at most one per key."""
         if key in self._fills or self._background >= self._max_background:
             return False
-        self._start(key, req, facts, stale, register=True, background=True)
+        self._start(key, key, req, facts, stale, register=True, background=True)
         return True
 
     def _start(
         self,
         key: str,
+        slot: str,
         req: ProxyRequest,
         facts: RequestFacts,
         stale: Entry | None,
@@ -151,9 +162,9 @@ class Fetcher:
         background: bool = False,
     ) -> Fill:
         loop = asyncio.get_running_loop()
-        fill = Fill(key, loop.create_future(), background=background)
+        fill = Fill(key, loop.create_future(), slot, background=background)
         if register:
-            self._fills[key] = fill
+            self._fills[slot] = fill
         if background:
             self._background += 1
         task = loop.create_task(self._run(fill, req, facts, stale, register))
@@ -217,14 +228,20 @@ class Fetcher:
             if not fill.head.done():
                 fill.head.set_exception(exc)
                 fill.head.exception()  # retrieved: background fills may have no reader
+        except Exception as exc:
+            # A task boundary: whatever went wrong, nobody may wait for this head forever.
+            log.exception("fill for %s failed", fill.key)
+            if not fill.head.done():
+                fill.head.set_exception(EdgeError(f"internal error while fetching: {exc!r}"))
+                fill.head.exception()
         except asyncio.CancelledError:
             if not fill.head.done():
                 fill.head.set_exception(UpstreamBodyError("edge is shutting down"))
                 fill.head.exception()
             raise
         finally:
-            if registered and self._fills.get(fill.key) is fill:
-                del self._fills[fill.key]
+            if registered and self._fills.get(fill.slot) is fill:
+                del self._fills[fill.slot]
             if fill.background:
                 self._background -= 1
 
@@ -264,7 +281,7 @@ class Fetcher:
         self._stats.origin_requests += 1
         request_time = self._clock.now()
         try:
-            resp = await self._origin.fetch("GET", req.target, headers, key=route_key(key))
+            resp = await self._origin.fetch("GET", req.target, headers, key=url_of_key(key))
         except UpstreamError:
             self._stats.origin_errors += 1
             raise
@@ -288,7 +305,9 @@ class Fetcher:
         if store and too_big and spool_dir is None:
             store, detail = False, "too-large"
         if not store:
-            if not facts.cc.no_store:
+            if not facts.cc.no_store and resp.status < 500:
+                # uncacheable by nature: stop queueing on it. Not for errors: collapsing
+                # must stay on exactly while the origin is struggling.
                 self._mark_hit_for_miss(key)
             return FillHead(
                 HeadKind.PASS,
@@ -312,7 +331,9 @@ class Fetcher:
             opts=self._opts,
             stored_at=response_time,
         )
-        spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir)
+        # Without a disk tier, a chunked body that outgrows memory still needs a spool
+        # file to reach its readers; it is then not stored (nothing would hold it).
+        spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir or tempfile.gettempdir())
         return FillHead(
             HeadKind.SPOOL,
             resp.status,
@@ -327,22 +348,22 @@ class Fetcher:
     async def _spool_body(self, head: FillHead) -> None:
         spool, entry, resp = head.spool, head.entry, head.take_response()
         assert spool is not None and entry is not None and resp is not None
-        try:
-            async for chunk in resp.chunks():
-                await spool.write(chunk)
-            await spool.finish()
-        except EdgeError as exc:
-            spool.fail(exc)
+        try:  # the writer's hold is kept until the commit is done: readers may still join
+            try:
+                async with contextlib.aclosing(resp.chunks()) as chunks:
+                    async for chunk in chunks:
+                        await spool.write(chunk)
+                await spool.finish()
+            except EdgeError as exc:
+                spool.fail(exc)
+                log.warning("not stored, body incomplete: %s: %s", entry.url, exc.message)
+                return
+            except BaseException:
+                spool.fail(UpstreamBodyError("fill cancelled"))
+                raise
+            body = spool.take_body()
+            entry = msgspec.structs.replace(entry, body_size=body.size)
+            if await self._store.put(entry, body):
+                self._stats.stored += 1
+        finally:
             spool.release()
-            log.warning("not stored, body incomplete: %s: %s", entry.url, exc.message)
-            return
-        except BaseException:
-            spool.fail(UpstreamBodyError("fill cancelled"))
-            spool.release()
-            resp.close()
-            raise
-        body = spool.take_body()
-        spool.release()
-        entry = msgspec.structs.replace(entry, body_size=body.size)
-        if await self._store.put(entry, body):
-            self._stats.stored += 1

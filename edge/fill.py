@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from edge.errors import EdgeError, UpstreamBodyError
+from edge.models import ClosingChunks
 from edge.store.base import SpooledBody
 
 READ_CHUNK = 256 * 1024
@@ -38,7 +39,7 @@ class Spool:
         self.error: EdgeError | None = None
         self._event = asyncio.Event()
         self._users = 1  # the writer
-        self._flushing = False
+        self._closed = False
 
     # -- writer side ------------------------------------------------------
     async def write(self, chunk: bytes) -> None:
@@ -81,19 +82,15 @@ class Spool:
         self._fd, self._path = fd, path
 
     async def _flush(self) -> None:
-        if self._flushing or not self._buf:
+        if not self._buf:
             return
-        self._flushing = True
-        try:
-            data = bytes(self._buf)
-            fd, offset = self._fd, self._flushed
-            assert fd is not None
-            await asyncio.to_thread(os.pwrite, fd, data, offset)
-            # Readers saw these bytes in _buf until now; from here on they read the file.
-            self._flushed += len(data)
-            del self._buf[: len(data)]
-        finally:
-            self._flushing = False
+        data = bytes(self._buf)
+        fd, offset = self._fd, self._flushed
+        assert fd is not None
+        await asyncio.to_thread(os.pwrite, fd, data, offset)
+        # Readers saw these bytes in _buf until now; from here on they read the file.
+        self._flushed += len(data)
+        del self._buf[: len(data)]
 
     def _notify(self) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -109,6 +106,7 @@ class Spool:
             self._close()
 
     def _close(self) -> None:
+        self._closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -119,38 +117,44 @@ class Spool:
                 pass
             self._path = None
 
-    async def reader(self, start: int = 0, stop: int | None = None) -> AsyncIterator[bytes]:
+    def reader(self, start: int = 0, stop: int | None = None) -> ClosingChunks:
         """Bytes ``[start, stop)`` as they arrive; raises the fill's error if it breaks.
 
-        Call :meth:`acquire` before handing this out; it releases when done.
+        The reader holds the spool open from now until it is exhausted or
+        ``aclose()``d, whether or not iteration ever starts.
         """
+        self.acquire()
+        return ClosingChunks(self._chunks(start, stop), self.release)
+
+    async def _chunks(self, start: int, stop: int | None) -> AsyncGenerator[bytes, None]:
         pos = start
-        try:
-            while True:
-                end = self.size if stop is None else min(stop, self.size)
-                if pos < end:
-                    chunk = await self._read(pos, min(end, pos + READ_CHUNK))
-                    pos += len(chunk)
-                    yield chunk
-                    continue
-                if self.error is not None:
-                    raise self.error
-                if (stop is not None and pos >= stop) or (self.done and pos >= self.size):
-                    if stop is not None and pos < stop:
-                        raise UpstreamBodyError("the body ended before the requested range")
-                    return
-                await self._event.wait()
-        finally:
-            self.release()
+        while True:
+            end = self.size if stop is None else min(stop, self.size)
+            if pos < end:
+                chunk = await self._read(pos, min(end, pos + READ_CHUNK))
+                pos += len(chunk)
+                yield chunk
+                continue
+            if self.error is not None:
+                raise self.error
+            if (stop is not None and pos >= stop) or (self.done and pos >= self.size):
+                if stop is not None and pos < stop:
+                    raise UpstreamBodyError("the body ended before the requested range")
+                return
+            await self._event.wait()
 
     async def _read(self, pos: int, end: int) -> bytes:
+        if self._closed:
+            raise UpstreamBodyError("read from a spool that was already released")
         if self._fd is None or pos >= self._flushed:
             base = self._flushed if self._fd is not None else 0
-            return bytes(self._buf[pos - base : end - base])
-        fd = self._fd
-        end = min(end, self._flushed)
-        return await asyncio.to_thread(os.pread, fd, end - pos, pos)
+            chunk = bytes(self._buf[pos - base : end - base])
+        else:
+            chunk = await asyncio.to_thread(os.pread, self._fd, min(end, self._flushed) - pos, pos)
+        if not chunk:  # never spin on an empty read: the bytes should be here
+            raise UpstreamBodyError(f"spooled body has no bytes at offset {pos}")
+        return chunk
 
 
 class _SpoolUnavailable(UpstreamBodyError):
-    """The body cannot be spooled (no disk); the fill continues as pass-through."""
+    """No spool file could be made for a body larger than memory allows."""

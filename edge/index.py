@@ -22,24 +22,16 @@ from collections import Counter
 from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from typing import Any
 
+import msgspec
 from sortedcontainers import SortedDict
 
 from edge.models import BodySource, Entry
+from edge.policy.keys import url_of_key
 from edge.store.base import SpooledBody, Store
 
 log = logging.getLogger("edge.index")
 
 Ident = tuple[str, str]  # (primary key, variant)
-
-
-def url_of_key(key: str) -> str:
-    """The normalised absolute URL inside a primary key (``v<n>|<url>``).
-
-    The key's URL has the host lower-cased and the default port dropped
-    (``edge.policy.keys.primary_key``), unlike ``Entry.url``, which keeps the
-    Host as the client sent it: purge inputs are normalised the same way.
-    """
-    return key.partition("|")[2] or key
 
 
 def origin_of_url(url: str) -> str:
@@ -258,11 +250,14 @@ class IndexedStore:
             stored = False
         if stored:
             self.index.add(entry)
-        else:
-            self.index.discard(entry.key, entry.variant)  # the old one may be gone too
+        # not stored: keep any index entry; a tier may still hold the old copy, and an
+        # index entry for something gone only costs a no-op at purge time
         return stored
 
     async def update(self, entry: Entry) -> None:
+        if not entry.invalidated and self.tombstones.refuses(entry):
+            # freshened by a 304 to a request sent before a (soft) purge: stays stale
+            entry = msgspec.structs.replace(entry, invalidated=True)
         await self.inner.update(entry)
         if self.index.has(entry.key, entry.variant):
             self.index.add(entry)  # tags may change on freshening

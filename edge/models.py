@@ -9,7 +9,7 @@ Stored responses are :class:`Entry` msgspec Structs: frozen, compact on disk
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -105,6 +105,36 @@ class StreamBody(BodySource):
 
     chunks: AsyncIterator[bytes]
     length: int | None = None
+
+
+class ClosingChunks:
+    """Chunks that run ``on_close`` exactly once, when exhausted or ``aclose()``d.
+
+    Unlike a generator's ``finally``, this also runs when iteration never began
+    (the client went away before the body started).
+    """
+
+    __slots__ = ("_gen", "_on_close")
+
+    def __init__(self, gen: AsyncGenerator[bytes, None], on_close: Callable[[], None]) -> None:
+        self._gen = gen
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __aiter__(self) -> ClosingChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._gen.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
 
 @dataclass(slots=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from multidict import CIMultiDict
 
-from edge.models import BodySource, BytesBody, Entry, FileBody, StreamBody
+from edge.models import BodySource, BytesBody, ClosingChunks, Entry, FileBody, StreamBody
 
 PART_CHUNK = 256 * 1024
 
@@ -58,17 +58,15 @@ def multipart_body(
     tail = f"\r\n--{boundary}--\r\n".encode("latin-1")
     length = sum(len(h) for h in heads) + sum(b - a + 1 for a, b in ranges) + len(tail)
 
-    async def parts() -> AsyncIterator[bytes]:
-        try:
-            for head, (first, last) in zip(heads, ranges, strict=True):
-                yield head
-                async for chunk in _read_region(body, first, last):
-                    yield chunk
-            yield tail
-        finally:
-            close_body(body)
+    async def parts() -> AsyncGenerator[bytes, None]:
+        for head, (first, last) in zip(heads, ranges, strict=True):
+            yield head
+            async for chunk in _read_region(body, first, last):
+                yield chunk
+        yield tail
 
-    return f"multipart/byteranges; boundary={boundary}", StreamBody(parts(), length)
+    chunks = ClosingChunks(parts(), lambda: close_body(body))
+    return f"multipart/byteranges; boundary={boundary}", StreamBody(chunks, length)
 
 
 async def _read_region(body: BodySource, first: int, last: int) -> AsyncIterator[bytes]:

@@ -9,7 +9,7 @@ aiohttp's default request headers added.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,7 +60,7 @@ class OriginResponse:
     _read_timeout: float
     _url: str
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body, chunk by chunk; raises an UpstreamError if it breaks off.
 
         A body shorter than its Content-Length is an error, never a clean end.

@@ -27,6 +27,16 @@ def primary_key(scheme: str, host: str, target: str, version: int = 0) -> str:
     return f"v{version}|{scheme}://{normalize_host(scheme, host)}{target or '/'}"
 
 
+def url_of_key(key: str) -> str:
+    """The normalised absolute URL inside a primary key (``v<n>|<url>``), without the version.
+
+    The host is lower-cased and the default port dropped (:func:`primary_key`), unlike
+    ``Entry.url``, which keeps the Host as the client sent it. Parents are chosen on it,
+    so a version bump never moves objects between shields; purge inputs are matched on it.
+    """
+    return key.partition("|")[2] or key
+
+
 def normalize_url(url_or_path: str, default_scheme: str, default_host: str) -> tuple[str, str, str]:
     """Split a purge input into (scheme, host, target).
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -139,11 +140,14 @@ async def _render_stream(
             await out.write(chunk)
         await out.write_eof()
         return out
-    except UpstreamError as exc:
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise  # the client went away, or shutdown
+    except Exception as exc:
         if not out.prepared:
             raise
         # Headers are out: the only honest signal left is a broken connection.
-        log.warning("aborting client response mid-body: %s", exc.message)
+        why = exc.message if isinstance(exc, EdgeError) else repr(exc)
+        log.warning("aborting client response mid-body: %s", why)
         _abort(request)
         return out
     finally:
@@ -165,25 +169,29 @@ async def _render_file(
                 raise ConnectionResetError("client went away")
             loop = asyncio.get_running_loop()
             try:
-                await loop.sendfile(transport, body.file, body.offset, body.length)
+                sent = await loop.sendfile(transport, body.file, body.offset, body.length)
             except NotImplementedError:
-                await _copy_file(out, body)
+                sent = await _copy_file(out, body)
+            if sent != body.length:  # the file is shorter than its entry: never a clean end
+                log.error("stored body short: sent %d of %d bytes; aborting", sent, body.length)
+                _abort(request)
+                return out
         await out.write_eof()
         return out
     finally:
         body.file.close()
 
 
-async def _copy_file(out: web.StreamResponse, body: FileBody) -> None:
-    import os
-
+async def _copy_file(out: web.StreamResponse, body: FileBody) -> int:
+    """The file region through the response's writer (no sendfile here); bytes sent."""
     fd, pos, end = body.file.fileno(), body.offset, body.offset + body.length
     while pos < end:
         chunk = await asyncio.to_thread(os.pread, fd, min(256 * 1024, end - pos), pos)
         if not chunk:
-            raise ConnectionResetError("stored body shorter than expected")
+            break
         pos += len(chunk)
         await out.write(chunk)
+    return pos - body.offset
 
 
 def _abort(request: web.BaseRequest) -> None:

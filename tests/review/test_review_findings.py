@@ -1,4 +1,8 @@
-"""Bugs found in review, demonstrated through the running proxy (each xfail until fixed)."""
+"""Bugs a review found in the data path, each shown through the running proxy (all fixed).
+
+A request is put "in flight" by a slow origin (``delay``); the tests wait for the
+origin to have it in hand (polling with a deadline) instead of sleeping.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,15 @@ async def fetch(edge: Any, path: str, **kw: Any) -> tuple[Any, bytes]:
     return resp, body
 
 
+async def origin_has(edge: Any, path: str, count: int) -> None:
+    """Until the origin has received ``count`` requests for ``path`` (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while await edge.origin_count(path) < count:
+        assert loop.time() < deadline, f"origin never saw request {count} for {path}"
+        await asyncio.sleep(0.01)
+
+
 def small_objects(*, disk: bool = True) -> Config:
     base = Config()
     return replace(
@@ -44,12 +57,6 @@ def small_objects(*, disk: bool = True) -> Config:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fetcher._spool_body releases the writer's spool ref (closing the spool fd) before "
-    "the commit; the fill stays in _fills during store.put, so a follower that joins then "
-    "reads b'' forever from Spool._read (busy loop, event loop blocked)",
-)
 async def test_follower_joining_during_commit_gets_the_body(
     make_edge: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -87,17 +94,12 @@ async def test_follower_joining_during_commit_gets_the_body(
     assert b2 == b1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._fetch: a collapsed follower wanting another Vary variant is served the "
-    "leader's variant when the fill ends NOT_MODIFIED (no variant check on that path)",
-)
 async def test_vary_miss_collapsed_into_revalidation_gets_its_own_variant(edge: Any) -> None:
     path = q(cc="max-age=10", etag="v1", vary="Accept-Language", delay="0.4")
     _, en1 = await fetch(edge, path, headers={"Accept-Language": "en"})
     edge.clock.advance(11)  # en is stale: its next request revalidates (origin answers 304)
     a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
-    await asyncio.sleep(0.15)
+    await origin_has(edge, path, 2)
     rb, fr = await fetch(edge, path, headers={"Accept-Language": "fr"})  # vary-miss: collapses
     await a
     # fr was never fetched: it must come from the origin (a new serve), not be en's body
@@ -106,27 +108,16 @@ async def test_vary_miss_collapsed_into_revalidation_gets_its_own_variant(edge: 
     assert await edge.origin_count(path) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._fetch: two collapsed followers wanting two other variants share the "
-    "key+'\\x00'+target fill (it is per URL, not per variant): one gets the other's variant",
-)
 async def test_variant_fetched_by_a_collapsed_follower_is_cached(edge: Any) -> None:
     path = q(cc="max-age=60", vary="Accept-Language", delay="0.4")
     a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
-    await asyncio.sleep(0.15)
+    await origin_has(edge, path, 1)
     b = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "fr"}))
     c = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "de"}))
     (_, en), (_, fr), (_, de) = await asyncio.gather(a, b, c)
     assert len({en, fr, de}) == 3  # three variants, three origin responses
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory-only (disk off or degraded): a chunked body over max_object_bytes makes "
-    "Spool._to_file raise _SpoolUnavailable; the fill fails and every client's response "
-    "is aborted instead of passing through",
-)
 async def test_memory_only_large_chunked_body_passes_through(make_edge: Any) -> None:
     edge = await make_edge(small_objects(disk=False))
     size = 256 * 1024
@@ -139,17 +130,12 @@ async def test_memory_only_large_chunked_body_passes_through(make_edge: Any) -> 
     assert resp.status == 200 and len(body) == size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IndexedStore.update/freshen: a 304 for a revalidation sent before a soft purge "
-    "clears `invalidated`, so the purged entry is served fresh again",
-)
 async def test_soft_purge_during_revalidation_sticks(edge: Any) -> None:
     path = q(cc="max-age=10", etag="v1", delay="0.4")
     await fetch(edge, path)
     edge.clock.advance(11)
     task = asyncio.create_task(fetch(edge, path))  # revalidation in flight
-    await asyncio.sleep(0.15)
+    await origin_has(edge, path, 2)
     edge.clock.advance(1)
     assert await edge.node.invalidator.purge(urls=[path], soft=True) == 1
     await task
@@ -157,12 +143,6 @@ async def test_soft_purge_during_revalidation_sticks(edge: Any) -> None:
     assert "; hit" not in status_of(r)  # soft-purged: never fresh again without revalidation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fetcher._run catches only EdgeError: any other exception before the head "
-    "(origin client, store.update on a 304, make_entry...) never resolves fill.head, so "
-    "the client and every collapsed follower wait forever (the _pass path answers 500)",
-)
 async def test_fill_crash_does_not_leave_client_hanging(
     edge: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,15 +161,10 @@ async def test_fill_crash_does_not_leave_client_hanging(
     assert status == 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the variant fetched by a collapsed follower is stored under key+'\\x00'+target "
-    "(make_entry takes the fill key), so it is never found again",
-)
 async def test_variant_fetched_by_a_follower_is_a_hit_later(edge: Any) -> None:
     path = q(cc="max-age=60", vary="Accept-Language", delay="0.4")
     a = asyncio.create_task(fetch(edge, path, headers={"Accept-Language": "en"}))
-    await asyncio.sleep(0.15)
+    await origin_has(edge, path, 1)
     await fetch(edge, path, headers={"Accept-Language": "fr"})
     await a
     r, _ = await fetch(edge, path, headers={"Accept-Language": "fr"})
