@@ -39,7 +39,6 @@ class Spool:
         self.error: EdgeError | None = None
         self._event = asyncio.Event()
         self._users = 1  # the writer
-        self._closed = False
 
     # -- writer side ------------------------------------------------------
     async def write(self, chunk: bytes) -> None:
@@ -106,7 +105,6 @@ class Spool:
             self._close()
 
     def _close(self) -> None:
-        self._closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -144,11 +142,10 @@ class Spool:
             await self._event.wait()
 
     async def _read(self, pos: int, end: int) -> bytes:
-        if self._closed:
-            raise UpstreamBodyError("read from a spool that was already released")
-        if self._fd is None or pos >= self._flushed:
-            base = self._flushed if self._fd is not None else 0
-            chunk = bytes(self._buf[pos - base : end - base])
+        if pos >= self._flushed:  # still in the buffer (always so for a memory spool)
+            chunk = bytes(self._buf[pos - self._flushed : end - self._flushed])
+        elif self._fd is None:
+            raise UpstreamBodyError("the spool file was already released")
         else:
             chunk = await asyncio.to_thread(os.pread, self._fd, min(end, self._flushed) - pos, pos)
         if not chunk:  # never spin on an empty read: the bytes should be here

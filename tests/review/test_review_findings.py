@@ -169,3 +169,14 @@ async def test_variant_fetched_by_a_follower_is_a_hit_later(edge: Any) -> None:
     await a
     r, _ = await fetch(edge, path, headers={"Accept-Language": "fr"})
     assert "; hit" in status_of(r)
+
+
+async def test_memory_only_small_body_reaches_the_client_that_asked(make_edge: Any) -> None:
+    # Without a disk tier a small fill commits without yielding: its spool is released
+    # before the waiting request opens a reader, and must still be readable.
+    edge = await make_edge(small_objects(disk=False))
+    path = q(cc="max-age=60", size="1000")
+    resp, body = await fetch(edge, path)
+    assert resp.status == 200 and len(body) == 1000
+    again, body2 = await fetch(edge, path)
+    assert "; hit" in status_of(again) and body2 == body
