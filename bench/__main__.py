@@ -182,11 +182,12 @@ def main() -> int:
             spawn("bare-aiohttp", [sys.executable, "-m", "bench.bare", "--port", str(bport)], bport)
         )
         caches = [start_edge(oport, tmp)]
+        servers += caches  # registered at once: stopped even if a peer fails to start
         for starter in (start_nginx, start_varnish):
             s = starter(oport, tmp)
             if s is not None:
                 caches.append(s)
-        servers += caches
+                servers.append(s)
         missing = [n for n in ("nginx", "varnish") if n not in {c.name for c in caches}]
         scenarios = [
             ("hit 1 KiB", "/script?cc=max-age%3D86400&size=1024"),

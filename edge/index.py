@@ -233,6 +233,11 @@ class IndexedStore:
         found = await self.inner.variants(key)
         if not found and key in self.index:
             self.index.discard(key)  # evicted behind our back
+        for entry in found:
+            # stored by another process sharing the disk tier (a worker, or this node
+            # before a restart): index it now, before it can be promoted and served
+            if not self.index.has(entry.key, entry.variant):
+                self.index.add(entry)
         return found
 
     async def open_body(self, entry: Entry) -> BodySource | None:

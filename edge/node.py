@@ -33,6 +33,7 @@ from edge.policy.options import PolicyOptions
 from edge.stats import Stats
 from edge.store.base import Store
 from edge.store.tiered import TieredStore, build_store
+from edge.workers import WorkerLink, WorkerRole
 
 log = logging.getLogger("edge.node")
 
@@ -169,8 +170,13 @@ async def _start_control(
 
 @asynccontextmanager
 async def open_node(
-    cfg: Config, *, clock: Clock | None = None, store: Store | None = None
+    cfg: Config,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    role: WorkerRole | None = None,
 ) -> AsyncIterator[Node]:
+    """Build a node (or one worker of it: ``role``) and tear it down afterwards."""
     clock = clock or SystemClock()
     stats = Stats()
     opts = policy_options(cfg)
@@ -186,6 +192,8 @@ async def open_node(
     index = CacheIndex()
     indexed = IndexedStore(store, index)
     versions = await _open_versions(cfg, indexed)
+    if role is not None and not role.leader:
+        versions.path = None  # the leader writes versions.json; the others only follow it
     session = make_session(cfg.origin)
     upstream, parents = _upstream(cfg, session, clock)
     fetcher = Fetcher(
@@ -218,15 +226,22 @@ async def open_node(
         name=cfg.name, invalidator=invalidator, versions=versions, clock=clock, wait_timeout=wait
     )
     token = resolve_admin_token(cfg)
+    if role is not None:
+        coordinator.link = WorkerLink(role, token)
     try:
         indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
         if indexed_count:
             log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
-        await _start_control(cfg, coordinator, clock)
-        if coordinator.control is not None:
-            engine.cache_ready = lambda: (
-                coordinator.control is None or coordinator.control.caught_up
-            )
+        # one control-plane member per node: the leader worker (or the only process)
+        lead = role is None or role.leader
+        control = await _start_control(cfg, coordinator, clock) if lead else None
+        if control is not None:
+            engine.cache_ready = lambda: control.caught_up
+        follow: asyncio.Task[None] | None = None
+        if not lead and cfg.cluster.nats is not None:  # a worker beside the cluster member
+            leader_ready = asyncio.Event()
+            engine.cache_ready = leader_ready.is_set
+            follow = asyncio.create_task(coordinator.follow_leader(leader_ready))
         yield Node(
             cfg=cfg,
             clock=clock,
@@ -249,6 +264,11 @@ async def open_node(
         await fetcher.close()
         if coordinator.control is not None:
             await coordinator.control.close()
+        if follow is not None:
+            follow.cancel()
+            await asyncio.gather(follow, return_exceptions=True)
+        if coordinator.link is not None:
+            await coordinator.link.close()
         if parents is not None:
             await parents.close()
         await session.close()

@@ -7,6 +7,7 @@ Shutdown is graceful: the listeners stop accepting, in-flight requests get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ from edge.clock import Clock
 from edge.config import Config
 from edge.errors import ConfigError
 from edge.logs import EdgeAccessLogger, access_log, setup_logging
-from edge.node import Node, open_node
+from edge.node import Node, open_node, resolve_admin_token
 from edge.web.admin import (
     admin_token_is_generated,
     check_admin_exposure,
@@ -26,6 +27,7 @@ from edge.web.admin import (
     make_admin_app,
 )
 from edge.web.front import ProxyFront
+from edge.workers import role_from_env, supervise
 
 log = logging.getLogger("edge.server")
 
@@ -46,7 +48,7 @@ def make_proxy(node: Node) -> ProxyFront:
     cfg = node.cfg
 
     async def purge(request: web.BaseRequest) -> web.Response:
-        return await handle_purge_method(request, node, node.invalidator)
+        return await handle_purge_method(request, node)
 
     return ProxyFront(
         node.engine,
@@ -75,21 +77,30 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
-    async with open_node(cfg, clock=clock) as node:
+    role = role_from_env(cfg)
+    async with open_node(cfg, clock=clock, role=role) as node:
         server = web.Server(make_proxy(node), **handler_kwargs(cfg))
         proxy = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await proxy.setup()
         await admin.setup()
         try:
-            await web.TCPSite(proxy, cfg.proxy.listen.host, cfg.proxy.listen.port).start()
-            await web.TCPSite(admin, cfg.admin.listen.host, cfg.admin.listen.port).start()
+            listen, admin_at = cfg.proxy.listen, cfg.admin.listen
+            shared = role is not None  # workers share the port; the kernel spreads connections
+            await web.TCPSite(proxy, listen.host, listen.port, reuse_port=shared).start()
+            if role is None or role.leader:
+                await web.TCPSite(admin, admin_at.host, admin_at.port).start()
+            if role is not None:  # every worker: a private admin socket for the others
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(role.socket)
+                await web.UnixSite(admin, role.socket).start()
             log.info(
-                "edge %s serving on http://%s, origin %s, admin on http://%s",
+                "edge %s%s serving on http://%s, origin %s, admin on http://%s",
                 cfg.name,
-                cfg.proxy.listen,
+                f" worker {role.index}/{role.count}" if role is not None else "",
+                listen,
                 cfg.origin.url,
-                cfg.admin.listen,
+                admin_at,
             )
             if started is not None:
                 started.set()
@@ -105,9 +116,17 @@ async def serve(
 
 def run(cfg: Config) -> int:
     setup_logging(cfg.logging)
-    if cfg.workers != 1:
-        log.error("workers: %d worker processes are not supported yet; use workers: 1", cfg.workers)
-        return 2
+    if cfg.workers > 1 and role_from_env(cfg) is None:
+        try:
+            check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
+            if cfg.proxy.listen.port == 0:
+                raise ConfigError(
+                    "proxy.listen", str(cfg.proxy.listen), "a fixed port with workers > 1"
+                )
+        except ConfigError as exc:
+            log.error("config error: %s", exc.message)
+            return 2
+        return supervise(cfg, resolve_admin_token(cfg))
     try:
         import uvloop
 

@@ -11,15 +11,19 @@ go up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import aiohttp
 
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.events import InvalidationEvent, purge_event
 from edge.index import VersionTable
 from edge.invalidation import Invalidator
+from edge.workers import VERSION_HEADER, WorkerLink
 
 log = logging.getLogger("edge.cluster")
 
@@ -46,6 +50,7 @@ class Coordinator:
         self.clock = clock
         self.wait_timeout = wait_timeout
         self.control: ControlPlane | None = None
+        self.link: WorkerLink | None = None  # with workers: the way to the other workers
 
     # -- callbacks for the control plane: events made on other nodes ----------------
     async def apply_event(self, event: InvalidationEvent) -> None:
@@ -53,13 +58,35 @@ class Coordinator:
             count = await self.invalidator.purge(
                 event.urls, event.prefixes, event.tags, event.all, event.soft
             )
+            await self._fan_out_purge(event.urls, event.prefixes, event.tags, event.all, event.soft)
             if event.origin_node != self.name:
                 log.info("applied a purge from %s: %d entries", event.origin_node, count)
         elif event.kind == "version" and event.prefix is not None:
-            await self.versions.apply(event.prefix, event.version)
+            await self.apply_version(event.prefix, event.version)
 
     async def apply_version(self, prefix: str, version: int) -> None:
         await self.versions.apply(prefix, version)
+        if self.link is not None and self.link.role.leader:
+            await self.link.fan_out("/versions", {"prefix": prefix}, {VERSION_HEADER: str(version)})
+
+    async def _fan_out_purge(
+        self,
+        urls: Sequence[str],
+        prefixes: Sequence[str],
+        tags: Sequence[str],
+        everything: bool,
+        soft: bool,
+    ) -> bool:
+        """The leader's purge, applied by every other worker of this node (True: all did)."""
+        if self.link is None or not self.link.role.leader:
+            return True
+        body: dict[str, object] = {
+            "urls": list(urls),
+            "prefixes": list(prefixes),
+            "tags": list(tags),
+        }
+        body |= {"all": everything, "soft": soft, "local": True}
+        return await self.link.fan_out("/purge", body)
 
     # -- what the admin API calls ----------------------------------------------------
     async def purge(
@@ -72,12 +99,32 @@ class Coordinator:
         soft: bool,
         local: bool = False,
         wait: bool = False,
+        fanout: bool = False,
     ) -> PurgeOutcome:
-        """Purge here (this validates the input), then everywhere unless ``local``."""
+        """Purge here (this validates the input), then everywhere unless ``local``.
+
+        With workers, a purge goes through the leader worker, which applies it,
+        has every other worker apply it (``fanout``: apply here only), then
+        publishes it to the cluster.
+        """
+        if fanout:
+            count = await self.invalidator.purge(urls, prefixes, tags, everything, soft)
+            return PurgeOutcome(count, {self.name: True})
+        link = self.link
+        if link is not None and not link.role.leader:
+            body: dict[str, object] = {
+                "urls": list(urls),
+                "prefixes": list(prefixes),
+                "tags": list(tags),
+            }
+            body |= {"all": everything, "soft": soft, "local": local, "wait": wait}
+            answer = await link.to_leader("/purge", body)
+            return PurgeOutcome(int(answer["purged"]), dict(answer["nodes"]))
         count = await self.invalidator.purge(urls, prefixes, tags, everything, soft)
+        here = await self._fan_out_purge(urls, prefixes, tags, everything, soft)
         control = self.control
         if control is None or local:
-            return PurgeOutcome(count, {self.name: True})
+            return PurgeOutcome(count, {self.name: here})
         event = purge_event(
             self.name,
             self.clock,
@@ -88,15 +135,31 @@ class Coordinator:
             soft=soft,
         )
         seq = await control.submit(event)
-        return PurgeOutcome(count, await self._nodes(seq, wait))
+        nodes = await self._nodes(seq, wait)
+        nodes[self.name] = here
+        return PurgeOutcome(count, nodes)
 
-    async def bump(self, prefix: str, *, wait: bool = False) -> tuple[int, dict[str, bool]]:
-        """The next version of ``prefix``: cluster-wide with a control plane, else local."""
+    async def bump(
+        self, prefix: str, *, wait: bool = False, adopt: int | None = None
+    ) -> tuple[int, dict[str, bool]]:
+        """The next version of ``prefix``: cluster-wide with a control plane, else local.
+
+        ``adopt``: a version the leader worker sends out; apply it here and stop.
+        """
+        if adopt is not None:
+            return await self.versions.apply(prefix, adopt), {self.name: True}
+        link = self.link
+        if link is not None and not link.role.leader:
+            answer = await link.to_leader("/versions", {"prefix": prefix, "wait": wait})
+            return int(answer["version"]), dict(answer["nodes"])
         control = self.control
         if control is None:
-            return await self.versions.bump(prefix), {self.name: True}
+            version = await self.versions.bump(prefix)
+            if link is not None:
+                await link.fan_out("/versions", {"prefix": prefix}, {VERSION_HEADER: str(version)})
+            return version, {self.name: True}
         bumped = await control.bump_version(prefix, at_least=self.versions.get(prefix))
-        await self.versions.apply(prefix, bumped.version)
+        await self.apply_version(prefix, bumped.version)
         return bumped.version, await self._nodes(bumped.seq, wait)
 
     async def _nodes(self, seq: int | None, wait: bool) -> dict[str, bool]:
@@ -115,3 +178,16 @@ class Coordinator:
         if self.control is None:
             return {"mode": "standalone"}
         return {"mode": "nats", **self.control.status()}
+
+    async def follow_leader(self, ready: asyncio.Event, every: float = 0.5) -> None:
+        """A non-leader worker: set ``ready`` once the leader has caught up on purges."""
+        assert self.link is not None
+        while not ready.is_set():
+            try:
+                stats = await self.link.call(self.link.role.sockets[0], "GET", "/stats")
+                if stats.get("cluster", {}).get("control", {}).get("caught_up"):
+                    ready.set()
+                    return
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass  # the leader is not up yet
+            await asyncio.sleep(every)

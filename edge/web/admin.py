@@ -44,6 +44,7 @@ from edge.web.admin_schema import (
     VersionsAnswer,
 )
 from edge.web.openapi import Handler, Operation, QueryParam, build_document
+from edge.workers import FANOUT_HEADER, VERSION_HEADER
 
 log = logging.getLogger("edge.admin")
 
@@ -108,6 +109,7 @@ async def purge(request: web.Request) -> web.Response:
         soft=body.soft,
         local=body.local,
         wait=body.wait,
+        fanout=request.headers.get(FANOUT_HEADER) == "1",
     )
     log.info(
         "purged %d entries (soft=%s) on request from %s", outcome.purged, body.soft, request.remote
@@ -120,7 +122,10 @@ async def bump_version(request: web.Request) -> web.Response:
     body: VersionBody = await _decode(request, VersionBody)
     if not body.prefix.isprintable():
         raise ClientRequestError(f"prefix {body.prefix!r} contains control characters")
-    version, nodes = await admin.node.coordinator.bump(body.prefix, wait=body.wait)
+    adopt = request.headers.get(VERSION_HEADER) if request.headers.get(FANOUT_HEADER) else None
+    version, nodes = await admin.node.coordinator.bump(
+        body.prefix, wait=body.wait, adopt=int(adopt) if adopt and adopt.isdigit() else None
+    )
     return _json(VersionAnswer(prefix=body.prefix, version=version, nodes=nodes))
 
 
@@ -143,12 +148,27 @@ async def stats(request: web.Request) -> web.Response:
     cluster: dict[str, Any] = {"control": node.coordinator.status()}
     if node.parents is not None:
         cluster["parents"] = node.parents.status()
+    workers = 1
+    link = node.coordinator.link
+    if link is not None and link.role.leader and not request.headers.get(FANOUT_HEADER):
+        # the node's figures: every worker's counters and memory tier (the disk is shared)
+        peers = await link.peer_stats()
+        workers += len(peers)
+        for peer in peers:
+            for k in known:
+                known[k] += int(peer.get(k, 0))
+            memory = peer.get("tiers", {}).get("memory", {})
+            use = tiers.setdefault("memory", TierUse())
+            use.objects += int(memory.get("objects", 0))
+            use.bytes += int(memory.get("bytes", 0))
+    looked = known.get("hits", 0) + known.get("misses", 0) + known.get("stale", 0)
     answer = StatsAnswer(
         name=node.cfg.name,
-        hit_ratio=node.stats.hit_ratio,
+        hit_ratio=(known.get("hits", 0) + known.get("stale", 0)) / looked if looked else 0.0,
         tiers=tiers,
         store=raw,
         cluster=cluster,
+        workers=workers,
         **known,
     )
     return _json(answer)
@@ -342,9 +362,7 @@ def make_admin_app(
 
 
 # -- PURGE on the proxy port, and start-up checks -------------------------------------
-async def handle_purge_method(
-    request: web.BaseRequest, node: Node, invalidator: Invalidator
-) -> web.Response:
+async def handle_purge_method(request: web.BaseRequest, node: Node) -> web.Response:
     """``PURGE <path>`` (Varnish/Squid convention): the URL the client names, all variants.
 
     Token in ``Authorization: Bearer`` or ``X-Purge-Token``; ``X-Purge-Soft: 1``
@@ -356,10 +374,12 @@ async def handle_purge_method(
     soft = request.headers.get("X-Purge-Soft", "").strip() in ("1", "true")
     url = f"{request.scheme}://{request.host}{request.raw_path}"
     try:
-        count = await invalidator.purge(urls=[url], soft=soft)
+        outcome = await node.coordinator.purge(
+            urls=[url], prefixes=[], tags=[], everything=False, soft=soft
+        )
     except ClientRequestError as exc:
         return _error(exc.status, exc.message)
-    return _json(PurgeAnswer(purged=count, soft=soft, nodes={node.cfg.name: True}))
+    return _json(PurgeAnswer(purged=outcome.purged, soft=soft, nodes=outcome.nodes))
 
 
 def admin_token_is_generated(cfg: Config, env: Mapping[str, str]) -> bool:

@@ -74,6 +74,7 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     tiers: dict[str, TierUse]
     store: dict[str, int | float | bool | str]
     cluster: dict[str, Any] = {}
+    workers: int = 1  # worker processes whose figures these are
 
 
 class EntryInfo(msgspec.Struct, kw_only=True):

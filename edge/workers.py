@@ -1,0 +1,227 @@
+"""``workers: N``: several worker processes serving one node.
+
+The supervisor (the process ``edge serve`` started) runs no proxy itself: it
+resolves the admin token, writes the resolved config to a file, starts N
+workers with ``EDGE_WORKER=i/N``, forwards SIGTERM/SIGINT to them, and
+restarts a worker that dies. Every worker listens on the proxy port
+(SO_REUSEPORT: the kernel spreads connections) and shares the disk tier;
+each has its own memory tier.
+
+Worker 0 is the *leader*: it alone holds the public admin port and the
+cluster control plane, and every worker also answers a private admin socket
+(a Unix socket). A purge or version bump made anywhere goes to the leader,
+which applies it, fans it out to every other worker and only then answers,
+so no worker serves purged content once the answer is back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from edge.config import Config, HostPort
+
+log = logging.getLogger("edge.workers")
+
+WORKER_ENV = "EDGE_WORKER"  # "i/N", set by the supervisor for each worker
+FANOUT_HEADER = "X-Edge-Worker-Fanout"  # on requests from the leader: apply here only
+VERSION_HEADER = "X-Edge-Worker-Version"  # with FANOUT_HEADER on /versions: adopt this version
+MAX_RESTARTS = 10  # per worker, per minute: beyond that the supervisor gives up
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    index: int
+    count: int
+    sockets: tuple[str, ...]  # sockets[i]: worker i's private admin socket
+
+    @property
+    def leader(self) -> bool:
+        return self.index == 0
+
+    @property
+    def socket(self) -> str:
+        return self.sockets[self.index]
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        return tuple(s for i, s in enumerate(self.sockets) if i != self.index)
+
+
+def socket_paths(cfg: Config) -> tuple[str, ...]:
+    """Short, per-node paths (a Unix socket path must fit in 108 bytes)."""
+    node = hashlib.sha1(os.path.abspath(cfg.cache.dir).encode()).hexdigest()[:12]
+    base = os.path.join(tempfile.gettempdir(), f"edge-{node}")
+    return tuple(os.path.join(base, f"w{i}.sock") for i in range(cfg.workers))
+
+
+def role_from_env(cfg: Config, env: Mapping[str, str] | None = None) -> WorkerRole | None:
+    value = (os.environ if env is None else env).get(WORKER_ENV)
+    if not value:
+        return None
+    index, _, count = value.partition("/")
+    role = WorkerRole(int(index), int(count), socket_paths(cfg))
+    if role.count != cfg.workers or not 0 <= role.index < role.count:
+        raise ValueError(f"{WORKER_ENV}={value} does not fit workers: {cfg.workers}")
+    return role
+
+
+class WorkerLink:
+    """How one worker reaches the others' private admin sockets."""
+
+    def __init__(self, role: WorkerRole, token: str) -> None:
+        self.role = role
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _session(self, path: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(path)
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=path),
+                timeout=aiohttp.ClientTimeout(total=30),
+            )
+            self._sessions[path] = session
+        return session
+
+    async def call(
+        self,
+        socket: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One admin call on a worker; raises ``aiohttp.ClientError`` on failure."""
+        async with self._session(socket).request(
+            method, f"http://worker{path}", json=body, headers={**self._auth, **(headers or {})}
+        ) as resp:
+            answer: dict[str, Any] = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, (), status=resp.status, message=str(answer)
+                )
+            return answer
+
+    async def to_leader(self, path: str, body: Any) -> dict[str, Any]:
+        return await self.call(self.role.sockets[0], "POST", path, body)
+
+    async def fan_out(self, path: str, body: Any, headers: Mapping[str, str] | None = None) -> bool:
+        """Send to every other worker (marked as a fan-out); True when all applied it."""
+        ok = True
+        for socket in self.role.peers:
+            try:
+                await self.call(socket, "POST", path, body, {FANOUT_HEADER: "1", **(headers or {})})
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.error("worker at %s did not apply %s: %s", socket, path, exc)
+                ok = False
+        return ok
+
+    async def peer_stats(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for socket in self.role.peers:
+            try:
+                out.append(await self.call(socket, "GET", "/stats", headers={FANOUT_HEADER: "1"}))
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("no stats from worker at %s: %s", socket, exc)
+        return out
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+
+# -- the supervisor ------------------------------------------------------------------
+def config_as_json(cfg: Config) -> str:
+    """The resolved config, as a file ``edge serve --config`` reads back (JSON is YAML)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, HostPort):
+            return str(value)
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return json.dumps(plain(_to_dict(data)))
+
+
+def _to_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, HostPort):
+            return value
+        return {f.name: _to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _to_dict(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_to_dict(v) for v in value)
+    return value
+
+
+def supervise(cfg: Config, token: str) -> int:
+    """Run ``cfg.workers`` worker processes until SIGTERM/SIGINT; restart any that die."""
+    fd, cfg_path = tempfile.mkstemp(prefix="edge-workers-", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(config_as_json(cfg))
+    os.makedirs(os.path.dirname(socket_paths(cfg)[0]), exist_ok=True)
+    env = {**os.environ, "EDGE_ADMIN_TOKEN": token}
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "edge", "serve", "--config", cfg_path]
+        return subprocess.Popen(cmd, env={**env, WORKER_ENV: f"{i}/{cfg.workers}"})
+
+    procs = [start(i) for i in range(cfg.workers)]
+    restarts: list[list[float]] = [[] for _ in procs]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("supervising %d workers (pids %s)", len(procs), [p.pid for p in procs])
+    status = 0
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, p in enumerate(procs):
+                if p.poll() is None or stopping:
+                    continue
+                now = time.monotonic()
+                restarts[i] = [t for t in restarts[i] if now - t < 60] + [now]
+                if len(restarts[i]) > MAX_RESTARTS:
+                    log.error("worker %d keeps dying (exit %s): stopping the node", i, p.returncode)
+                    stop(signal.SIGTERM, None)
+                    status = 1
+                    break
+                log.error("worker %d exited with %s: restarting it", i, p.returncode)
+                procs[i] = start(i)
+        grace = cfg.proxy.shutdown_grace + 5
+        for p in procs:
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    finally:
+        os.unlink(cfg_path)
+    return status

@@ -1,0 +1,93 @@
+"""``workers: N`` as real processes: one node, several workers on one port."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import Proc, start_edge, wait_http
+
+pytestmark = pytest.mark.timeout(120)
+TOKEN = "test-token-0123456789abcdef"
+
+
+def get(url: str) -> tuple[str, bytes]:
+    """A request on a fresh connection (so the kernel may pick either worker)."""
+    req = urllib.request.Request(url, headers={"Connection": "close"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.headers["Cache-Status"], r.read()
+
+
+def admin(edge: Proc, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{edge.admin_port}{path}",
+        data=data,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+@pytest.fixture
+def workers_edge(origin_proc: Proc, tmp_path: Path) -> Any:
+    edge = start_edge(origin_proc, tmp_path, "--workers", "2", name="workers")
+    try:
+        yield edge
+    finally:
+        workers = children(edge.proc.pid) if edge.proc.poll() is None else []
+        edge.stop(signal.SIGKILL)
+        for pid in workers:  # ours, by PID: the supervisor was killed before it could stop them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_purge_reaches_every_worker_before_it_answers(workers_edge: Proc) -> None:
+    url = f"{workers_edge.url}/script?cc=max-age%3D600"
+    # both workers now hold it (memory or disk); each may have fetched it once: there is
+    # no collapsing across processes
+    before = {get(url)[1] for _ in range(30)}
+    answer = admin(workers_edge, "/purge", {"urls": ["/script?cc=max-age%3D600"]})
+    assert answer["nodes"] == {"workers": True}
+    after = [get(url) for _ in range(30)]
+    assert not before & {body for _, body in after}, "a worker served purged content"
+    assert "fwd=uri-miss" in after[0][0]
+
+
+def test_stats_add_up_the_workers(workers_edge: Proc) -> None:
+    for _ in range(20):
+        get(f"{workers_edge.url}/static/w.css")
+    stats = admin(workers_edge, "/stats")
+    assert stats["workers"] == 2
+    assert stats["requests"] >= 20 and stats["hits"] + stats["misses"] >= 20
+
+
+def test_a_killed_worker_is_restarted_and_sigterm_stops_all(workers_edge: Proc) -> None:
+    first = children(workers_edge.proc.pid)
+    assert len(first) == 2
+    victim = first[1]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = children(workers_edge.proc.pid)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the killed worker was not restarted")
+    wait_http(f"{workers_edge.url}/static/x.js", workers_edge.proc)
+    assert workers_edge.stop(signal.SIGTERM) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in now)
