@@ -150,6 +150,8 @@ async def _start_control(
         cfg.name,
         apply=coordinator.apply_event,
         on_version=coordinator.apply_version,
+        on_gap=coordinator.drop_everything,
+        state_path=os.path.join(cfg.cache.dir, "control-state.json"),
         stream=nats.stream,
         kv_bucket=nats.kv_bucket,
         max_age=nats.max_age,

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -71,6 +73,8 @@ class ControlPlane:
         *,
         apply: Apply,
         on_version: OnVersion | None = None,
+        on_gap: Callable[[], Awaitable[object]] | None = None,
+        state_path: str | None = None,
         stream: str = "EDGE_INVALIDATIONS",
         kv_bucket: str = "edge_versions",
         max_age: float = 7 * 86400.0,
@@ -88,6 +92,8 @@ class ControlPlane:
         self._servers = list(servers)
         self._apply = apply
         self._on_version = on_version
+        self._on_gap = on_gap
+        self._state_path = state_path  # where the last applied sequence is kept
         self._stream = stream
         self._bucket = kv_bucket
         self._max_age = max_age
@@ -371,6 +377,7 @@ class ControlPlane:
                     max_ack_pending=1,
                 ),
             )
+        await self._check_gap(js)
         self._resync = False
         await self._check_caught_up()
 
@@ -408,6 +415,29 @@ class ControlPlane:
         if not self.caught_up:
             await self._check_caught_up()
 
+    async def _check_gap(self, js: JetStreamContext) -> None:
+        """Events this node never applied that the stream no longer holds (older than its
+        ``max_age``): what they purged is unknown, so the node drops its cache (``on_gap``).
+
+        The node's own record of the last sequence it applied (``state_path``) is what
+        counts: the server moves a consumer's position forward when messages go.
+        """
+        if self._on_gap is None or self._state_path is None:
+            return
+        applied = max(self._last_seq, await asyncio.to_thread(_read_state, self._state_path))
+        stream = await js.stream_info(self._stream)
+        first = stream.state.first_seq
+        if applied > 0 and first > applied + 1:
+            log.error(
+                "control plane: events %d..%d expired before this node applied them; "
+                "dropping the cache so nothing they purged is served",
+                applied + 1,
+                first - 1,
+            )
+            await self._on_gap()
+            self._last_seq = first - 1  # handled: the next check starts from here
+            await asyncio.to_thread(_write_state, self._state_path, self._last_seq)
+
     async def _check_caught_up(self) -> None:
         if self.caught_up or self._js is None:
             return
@@ -440,6 +470,8 @@ class ControlPlane:
             await asyncio.sleep(min(0.05 * 2**failures, 5.0))
         await msg.ack_sync(timeout=self._request_timeout)
         self._last_seq = max(self._last_seq, meta.sequence.stream)
+        if self._state_path is not None:
+            await asyncio.to_thread(_write_state, self._state_path, self._last_seq)
         self._pending = meta.num_pending
 
     async def _apply_with_heartbeat(self, msg: Msg, event: InvalidationEvent) -> None:
@@ -494,3 +526,21 @@ class ControlPlane:
             log.warning("%s", message)
         self._last_error = message
         self._last_error_at = self._clock.now()
+
+
+def _read_state(path: str | None) -> int:
+    """The last stream sequence this node applied (0: none recorded)."""
+    if path is None:
+        return 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            return int(json.load(f)["applied"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _write_state(path: str, seq: int) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"applied": seq}, f)
+    os.replace(tmp, path)  # no fsync: a lost update only makes a later gap check stricter

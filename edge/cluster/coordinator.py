@@ -64,6 +64,11 @@ class Coordinator:
         elif event.kind == "version" and event.prefix is not None:
             await self.apply_version(event.prefix, event.version)
 
+    async def drop_everything(self) -> None:
+        """The control plane lost events this node never applied: purge all, on every worker."""
+        await self.invalidator.purge(all=True)
+        await self._fan_out_purge((), (), (), True, False)
+
     async def apply_version(self, prefix: str, version: int) -> None:
         await self.versions.apply(prefix, version)
         if self.link is not None and self.link.role.leader:

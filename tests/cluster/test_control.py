@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import nats
 import pytest
 from cluster_helpers import NatsServer, until
 
@@ -203,3 +204,45 @@ def test_names_fit_nats() -> None:
     key = kv_key("https://example.com/static/ä?x=1")
     assert key.startswith("p_") and all(c.isalnum() or c in "-_" for c in key)
     assert kv_key("") == "p_"
+
+
+async def test_a_node_that_missed_expired_events_drops_its_cache(
+    make_node: MakeNode, nats_server: NatsServer, tmp_path: Any
+) -> None:
+    state = str(tmp_path / "b-state.json")
+    (a, _), (b, _) = await make_node("a"), await make_node("b", state_path=state)
+    first = await a.submit(purge("a", "/one"))
+    assert first is not None
+    await until(lambda: b.status()["last_applied_seq"] == first, what="b applied /one")
+    await b.close()
+    for i in range(3):
+        assert await a.publish(purge("a", f"/lost/{i}")) is not None
+    nc = await nats.connect(nats_server.url)
+    try:  # the events b never applied leave the stream, as max_age would make them
+        await nc.jetstream().purge_stream("EDGE_INVALIDATIONS")
+    finally:
+        await nc.close()
+    gaps: list[str] = []
+
+    async def on_gap() -> None:
+        gaps.append("gap")
+
+    b2, rb2 = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    assert await b2.start(within=10)
+    assert gaps == ["gap"] and rb2.ids() == []
+
+
+async def test_no_gap_when_nothing_was_lost(make_node: MakeNode, tmp_path: Any) -> None:
+    gaps: list[str] = []
+
+    async def on_gap() -> None:
+        gaps.append("gap")
+
+    state = str(tmp_path / "b-state.json")
+    (a, _), (b, _) = await make_node("a"), await make_node("b", on_gap=on_gap, state_path=state)
+    seq = await a.submit(purge("a", "/x"))
+    await until(lambda: b.status()["last_applied_seq"] == seq, what="b applied /x")
+    await b.close()
+    b2, _ = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    assert await b2.start(within=10)
+    assert gaps == []
