@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from edge.config import Config
-from edge.config_load import apply_overrides, load_config
+from edge.config_load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
 
 DEFAULT_ADMIN = "http://127.0.0.1:8090"
@@ -123,7 +123,12 @@ def build_serve_config(args: argparse.Namespace) -> Config:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        cfg = build_serve_config(args)
+        if os.environ.get("EDGE_WORKER") and args.config:
+            # a worker: its supervisor wrote the config already resolved (no ${...} again)
+            with open(args.config, encoding="utf-8") as f:
+                cfg = config_from_dict(json.load(f))
+        else:
+            cfg = build_serve_config(args)
     except ConfigError as e:
         print(f"edge: config error: {e.message}", file=sys.stderr)
         return 2

@@ -247,15 +247,16 @@ class IndexedStore:
         if self.tombstones.refuses(entry):
             body.discard()  # fetched before a purge that covers it
             return False
+        # Indexed before the commit: memory serves it while the disk write is awaited,
+        # and a purge in that window must find it (and leave a tombstone for it).
+        self.index.add(entry)
         stored = await self.inner.put(entry, body)
         if stored and self.tombstones.refuses(entry):
             # a purge ran while the commit was in flight (the disk write is awaited) and
             # could not see the entry yet: undo the commit rather than serve purged content
             await self.inner.remove(entry.key, entry.variant)
             stored = False
-        if stored:
-            self.index.add(entry)
-        # not stored: keep any index entry; a tier may still hold the old copy, and an
+        # not stored: the index entry stays; a tier may still hold an old copy, and an
         # index entry for something gone only costs a no-op at purge time
         return stored
 

@@ -240,9 +240,11 @@ async def open_node(
         if control is not None:
             engine.cache_ready = lambda: control.caught_up
         follow: asyncio.Task[None] | None = None
-        if not lead and cfg.cluster.nats is not None:  # a worker beside the cluster member
-            leader_ready = asyncio.Event()
-            engine.cache_ready = leader_ready.is_set
+        if not lead:  # a worker beside the leader: follow its versions (and cluster state)
+            leader_ready: asyncio.Event | None = None
+            if cfg.cluster.nats is not None:
+                leader_ready = asyncio.Event()
+                engine.cache_ready = leader_ready.is_set
             follow = asyncio.create_task(coordinator.follow_leader(leader_ready))
         yield Node(
             cfg=cfg,

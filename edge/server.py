@@ -86,14 +86,16 @@ async def serve(
         await admin.setup()
         try:
             listen, admin_at = cfg.proxy.listen, cfg.admin.listen
-            shared = role is not None  # workers share the port; the kernel spreads connections
-            await web.TCPSite(proxy, listen.host, listen.port, reuse_port=shared).start()
-            if role is None or role.leader:
-                await web.TCPSite(admin, admin_at.host, admin_at.port).start()
             if role is not None:  # every worker: a private admin socket for the others
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(role.socket)
                 await web.UnixSite(admin, role.socket).start()
+                if not role.leader:  # the leader's versions before serving anything
+                    await _first_sync(node)
+            if role is None or role.leader:
+                await web.TCPSite(admin, admin_at.host, admin_at.port).start()
+            shared = role is not None  # workers share the port; the kernel spreads connections
+            await web.TCPSite(proxy, listen.host, listen.port, reuse_port=shared).start()
             log.info(
                 "edge %s%s serving on http://%s, origin %s, admin on http://%s",
                 cfg.name,
@@ -112,6 +114,17 @@ async def serve(
             await proxy.cleanup()
             await admin.cleanup()
     log.info("stopped")
+
+
+async def _first_sync(node: Node, within: float = 10.0) -> None:
+    """A starting worker takes the leader's versions first (bounded: the leader may be down)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await node.coordinator.sync_from_leader():
+        if loop.time() >= deadline:
+            log.error("no answer from worker 0 in %gs: starting with versions.json", within)
+            return
+        await asyncio.sleep(0.1)
 
 
 def run(cfg: Config) -> int:

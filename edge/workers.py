@@ -16,11 +16,12 @@ so no worker serves purged content once the answer is back.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
-import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from edge.config import Config, HostPort
 log = logging.getLogger("edge.workers")
 
 WORKER_ENV = "EDGE_WORKER"  # "i/N", set by the supervisor for each worker
+WORKER_DIR_ENV = "EDGE_WORKER_DIR"  # the supervisor's private (0700) directory of sockets
 FANOUT_HEADER = "X-Edge-Worker-Fanout"  # on requests from the leader: apply here only
 VERSION_HEADER = "X-Edge-Worker-Version"  # with FANOUT_HEADER on /versions: adopt this version
 MAX_RESTARTS = 10  # per worker, per minute: beyond that the supervisor gives up
@@ -61,19 +63,18 @@ class WorkerRole:
         return tuple(s for i, s in enumerate(self.sockets) if i != self.index)
 
 
-def socket_paths(cfg: Config) -> tuple[str, ...]:
-    """Short, per-node paths (a Unix socket path must fit in 108 bytes)."""
-    node = hashlib.sha1(os.path.abspath(cfg.cache.dir).encode()).hexdigest()[:12]
-    base = os.path.join(tempfile.gettempdir(), f"edge-{node}")
-    return tuple(os.path.join(base, f"w{i}.sock") for i in range(cfg.workers))
+def socket_paths(directory: str, count: int) -> tuple[str, ...]:
+    """Worker i's private admin socket (short: a Unix socket path must fit in 108 bytes)."""
+    return tuple(os.path.join(directory, f"w{i}.sock") for i in range(count))
 
 
 def role_from_env(cfg: Config, env: Mapping[str, str] | None = None) -> WorkerRole | None:
-    value = (os.environ if env is None else env).get(WORKER_ENV)
+    env = os.environ if env is None else env
+    value = env.get(WORKER_ENV)
     if not value:
         return None
     index, _, count = value.partition("/")
-    role = WorkerRole(int(index), int(count), socket_paths(cfg))
+    role = WorkerRole(int(index), int(count), socket_paths(env[WORKER_DIR_ENV], int(count)))
     if role.count != cfg.workers or not 0 <= role.index < role.count:
         raise ValueError(f"{WORKER_ENV}={value} does not fit workers: {cfg.workers}")
     return role
@@ -176,52 +177,73 @@ def _to_dict(value: Any) -> Any:
 
 def supervise(cfg: Config, token: str) -> int:
     """Run ``cfg.workers`` worker processes until SIGTERM/SIGINT; restart any that die."""
-    fd, cfg_path = tempfile.mkstemp(prefix="edge-workers-", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    private = tempfile.mkdtemp(prefix="edge-workers-")  # 0700: sockets and config, ours alone
+    cfg_path = os.path.join(private, "config.json")
+    with open(cfg_path, "w", encoding="utf-8") as f:
         f.write(config_as_json(cfg))
-    os.makedirs(os.path.dirname(socket_paths(cfg)[0]), exist_ok=True)
-    env = {**os.environ, "EDGE_ADMIN_TOKEN": token}
+    env = {**os.environ, "EDGE_ADMIN_TOKEN": token, WORKER_DIR_ENV: private}
     stopping = False
+    procs: list[subprocess.Popen[bytes] | None] = [None] * cfg.workers
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
         for p in procs:
-            if p.poll() is None:
+            if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
 
     def start(i: int) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "edge", "serve", "--config", cfg_path]
-        return subprocess.Popen(cmd, env={**env, WORKER_ENV: f"{i}/{cfg.workers}"})
+        return subprocess.Popen(
+            cmd, env={**env, WORKER_ENV: f"{i}/{cfg.workers}"}, preexec_fn=_die_with_parent
+        )
 
-    procs = [start(i) for i in range(cfg.workers)]
-    restarts: list[list[float]] = [[] for _ in procs]
+    # handlers first: a signal while the workers start must reach the ones already started
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("supervising %d workers (pids %s)", len(procs), [p.pid for p in procs])
+    restarts: list[list[float]] = [[] for _ in procs]
     status = 0
     try:
+        for i in range(cfg.workers):
+            if not stopping:
+                procs[i] = start(i)
+        log.info("supervising %d workers (pids %s)", cfg.workers, [p and p.pid for p in procs])
         while not stopping:
             time.sleep(0.2)
             for i, p in enumerate(procs):
-                if p.poll() is None or stopping:
+                if stopping or p is None or p.poll() is None:
                     continue
                 now = time.monotonic()
-                restarts[i] = [t for t in restarts[i] if now - t < 60] + [now]
-                if len(restarts[i]) > MAX_RESTARTS:
+                restarts[i] = [t for t in restarts[i] if now - t < 60]
+                if len(restarts[i]) >= MAX_RESTARTS:
                     log.error("worker %d keeps dying (exit %s): stopping the node", i, p.returncode)
                     stop(signal.SIGTERM, None)
                     status = 1
                     break
+                if restarts[i] and now - restarts[i][-1] < 1.0:
+                    continue  # at most one restart a second: a crash loop must not spin
+                restarts[i].append(now)
                 log.error("worker %d exited with %s: restarting it", i, p.returncode)
-                procs[i] = start(i)
+                if not stopping:
+                    procs[i] = start(i)
         grace = cfg.proxy.shutdown_grace + 5
         for p in procs:
+            if p is None:
+                continue
             try:
                 p.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
     finally:
-        os.unlink(cfg_path)
+        shutil.rmtree(private, ignore_errors=True)
     return status
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: a worker gets SIGTERM if the supervisor dies, so none is left orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -60,7 +59,7 @@ _NATS_ERRORS = (nats.errors.Error, OSError, TimeoutError)  # TimeoutError: async
 
 
 Apply = Callable[[InvalidationEvent], Awaitable[None]]
-OnVersion = Callable[[str, int], Awaitable[None]]
+OnVersion = Callable[[str, int], Awaitable[object]]
 
 
 class ControlPlane:
@@ -94,6 +93,7 @@ class ControlPlane:
         self._on_version = on_version
         self._on_gap = on_gap
         self._state_path = state_path  # where the last applied sequence is kept
+        self._stream_created = ""
         self._stream = stream
         self._bucket = kv_bucket
         self._max_age = max_age
@@ -417,26 +417,45 @@ class ControlPlane:
 
     async def _check_gap(self, js: JetStreamContext) -> None:
         """Events this node never applied that the stream no longer holds (older than its
-        ``max_age``): what they purged is unknown, so the node drops its cache (``on_gap``).
+        ``max_age``), or a stream that was recreated: what was purged is unknown, so the
+        node drops its cache (``on_gap``).
 
-        The node's own record of the last sequence it applied (``state_path``) is what
-        counts: the server moves a consumer's position forward when messages go.
+        The node's own record (``state_path``: the stream's creation time and the last
+        sequence applied) is what counts: the server moves a consumer's position forward
+        when messages go. No record: this node never joined, and there is nothing to lose.
+        An unreadable record counts as a gap (fail closed).
         """
         if self._on_gap is None or self._state_path is None:
             return
-        applied = max(self._last_seq, await asyncio.to_thread(_read_state, self._state_path))
+        record = await asyncio.to_thread(_read_state, self._state_path)
         stream = await js.stream_info(self._stream)
+        created = str(stream.created)
         first = stream.state.first_seq
-        if applied > 0 and first > applied + 1:
+        if record is None:  # never joined: nothing to lose; records start with this stream
+            self._stream_created = created
+            return
+        applied = max(self._last_seq, record.applied) if record.stream == created else 0
+        lost = record.unreadable or record.stream != created or first > applied + 1
+        if lost:
             log.error(
-                "control plane: events %d..%d expired before this node applied them; "
-                "dropping the cache so nothing they purged is served",
+                "control plane: events this node never applied are gone (stream sequences "
+                "%d..%d%s); dropping the cache so nothing they purged is served",
                 applied + 1,
                 first - 1,
+                ", stream recreated" if record.stream != created else "",
             )
             await self._on_gap()
             self._last_seq = first - 1  # handled: the next check starts from here
-            await asyncio.to_thread(_write_state, self._state_path, self._last_seq)
+        await self._record(stream.state.last_seq if lost else applied, created)
+
+    async def _record(self, seq: int, created: str | None = None) -> None:
+        """Remember the last stream sequence applied (and which stream it belongs to)."""
+        self._last_seq = max(self._last_seq, seq)
+        self._stream_created = created or self._stream_created
+        if self._state_path is None:
+            return
+        state = _State(self._last_seq, self._stream_created)
+        await asyncio.to_thread(_write_state, self._state_path, state)
 
     async def _check_caught_up(self) -> None:
         if self.caught_up or self._js is None:
@@ -444,6 +463,9 @@ class ControlPlane:
         info = await self._js.consumer_info(self._stream, self.durable)
         if not info.num_pending and not info.num_ack_pending:
             log.info("control plane caught up at stream sequence %d", self._last_seq)
+            # nothing pending: every event up to here is applied (or was never ours to
+            # apply, for a node that just joined): the gap check starts from here
+            await self._record(info.delivered.stream_seq if info.delivered else 0)
             self._caught_up.set()
 
     async def _handle(self, msg: Msg) -> None:
@@ -454,6 +476,7 @@ class ControlPlane:
         except msgspec.DecodeError as exc:
             self._note_error(f"stream sequence {meta.sequence.stream}: not an event: {exc}")
             await msg.term()  # never redelivered: it would block the stream forever
+            await self._record(meta.sequence.stream)  # handled: not a gap later
             return
         failures = 0
         while True:  # in place, so later events never overtake this one
@@ -469,9 +492,7 @@ class ControlPlane:
                 await msg.in_progress()  # keep NATS from redelivering it meanwhile
             await asyncio.sleep(min(0.05 * 2**failures, 5.0))
         await msg.ack_sync(timeout=self._request_timeout)
-        self._last_seq = max(self._last_seq, meta.sequence.stream)
-        if self._state_path is not None:
-            await asyncio.to_thread(_write_state, self._state_path, self._last_seq)
+        await self._record(meta.sequence.stream)
         self._pending = meta.num_pending
 
     async def _apply_with_heartbeat(self, msg: Msg, event: InvalidationEvent) -> None:
@@ -528,19 +549,25 @@ class ControlPlane:
         self._last_error_at = self._clock.now()
 
 
-def _read_state(path: str | None) -> int:
-    """The last stream sequence this node applied (0: none recorded)."""
-    if path is None:
-        return 0
+class _State(msgspec.Struct, frozen=True):
+    applied: int
+    stream: str  # the stream's creation time: a recreated stream is a different history
+    unreadable: bool = False
+
+
+def _read_state(path: str) -> _State | None:
+    """This node's record; None when it has none (it never joined the control plane)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return int(json.load(f)["applied"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
+        with open(path, "rb") as f:
+            return msgspec.json.decode(f.read(), type=_State)
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError):
+        return _State(0, "", unreadable=True)
 
 
-def _write_state(path: str, seq: int) -> None:
+def _write_state(path: str, state: _State) -> None:
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"applied": seq}, f)
+    with open(tmp, "wb") as f:
+        f.write(msgspec.json.encode(state))
     os.replace(tmp, path)  # no fsync: a lost update only makes a later gap check stricter

@@ -21,11 +21,18 @@ import aiohttp
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.events import InvalidationEvent, purge_event
+from edge.errors import EdgeError
 from edge.index import VersionTable
 from edge.invalidation import Invalidator
 from edge.workers import VERSION_HEADER, WorkerLink
 
 log = logging.getLogger("edge.cluster")
+
+
+class WorkerFanoutError(EdgeError):
+    """A worker of this node did not apply a change (it is retried, never skipped)."""
+
+    status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +65,29 @@ class Coordinator:
             count = await self.invalidator.purge(
                 event.urls, event.prefixes, event.tags, event.all, event.soft
             )
-            await self._fan_out_purge(event.urls, event.prefixes, event.tags, event.all, event.soft)
+            everywhere = await self._fan_out_purge(
+                event.urls, event.prefixes, event.tags, event.all, event.soft
+            )
+            if not everywhere:  # not acknowledged: the control plane retries it, in order
+                raise WorkerFanoutError(f"a worker did not apply purge {event.id}")
             if event.origin_node != self.name:
                 log.info("applied a purge from %s: %d entries", event.origin_node, count)
         elif event.kind == "version" and event.prefix is not None:
-            await self.apply_version(event.prefix, event.version)
+            if not await self.apply_version(event.prefix, event.version):
+                raise WorkerFanoutError(f"a worker did not apply version event {event.id}")
 
     async def drop_everything(self) -> None:
         """The control plane lost events this node never applied: purge all, on every worker."""
         await self.invalidator.purge(all=True)
         await self._fan_out_purge((), (), (), True, False)
 
-    async def apply_version(self, prefix: str, version: int) -> None:
+    async def apply_version(self, prefix: str, version: int) -> bool:
+        """Adopt ``version`` here and, on the leader worker, on every other worker."""
         await self.versions.apply(prefix, version)
-        if self.link is not None and self.link.role.leader:
-            await self.link.fan_out("/versions", {"prefix": prefix}, {VERSION_HEADER: str(version)})
+        if self.link is None or not self.link.role.leader:
+            return True
+        headers = {VERSION_HEADER: str(version)}
+        return await self.link.fan_out("/versions", {"prefix": prefix}, headers)
 
     async def _fan_out_purge(
         self,
@@ -91,6 +106,13 @@ class Coordinator:
             "tags": list(tags),
         }
         body |= {"all": everything, "soft": soft, "local": True}
+        if await self.link.fan_out("/purge", body):
+            return True
+        # A worker missed it (down or restarting). What it wrote to the shared disk is not
+        # all in this worker's index: index the whole disk, purge again here (so nothing
+        # can come back when it restarts), and give the others one more try.
+        await self.invalidator.store.rebuild()
+        await self.invalidator.purge(urls, prefixes, tags, everything, soft)
         return await self.link.fan_out("/purge", body)
 
     # -- what the admin API calls ----------------------------------------------------
@@ -160,12 +182,13 @@ class Coordinator:
         control = self.control
         if control is None:
             version = await self.versions.bump(prefix)
-            if link is not None:
-                await link.fan_out("/versions", {"prefix": prefix}, {VERSION_HEADER: str(version)})
-            return version, {self.name: True}
+            return version, {self.name: await self.apply_version(prefix, version)}
+        # the control plane applies the new version here (and on the workers) as it submits
         bumped = await control.bump_version(prefix, at_least=self.versions.get(prefix))
-        await self.apply_version(prefix, bumped.version)
-        return bumped.version, await self._nodes(bumped.seq, wait)
+        here = await self.apply_version(prefix, bumped.version)  # a no-op unless that failed
+        nodes = await self._nodes(bumped.seq, wait)
+        nodes[self.name] = here
+        return bumped.version, nodes
 
     async def _nodes(self, seq: int | None, wait: bool) -> dict[str, bool]:
         """Which nodes have applied stream sequence ``seq`` (this one always has)."""
@@ -184,15 +207,36 @@ class Coordinator:
             return {"mode": "standalone"}
         return {"mode": "nats", **self.control.status()}
 
-    async def follow_leader(self, ready: asyncio.Event, every: float = 0.5) -> None:
-        """A non-leader worker: set ``ready`` once the leader has caught up on purges."""
+    async def sync_from_leader(self) -> bool:
+        """A non-leader worker: adopt the leader's versions; True if the leader answered."""
         assert self.link is not None
-        while not ready.is_set():
-            try:
-                stats = await self.link.call(self.link.role.sockets[0], "GET", "/stats")
-                if stats.get("cluster", {}).get("control", {}).get("caught_up"):
+        try:
+            answer = await self.link.call(self.link.role.sockets[0], "GET", "/versions")
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+        for prefix, version in answer.get("versions", {}).items():
+            await self.versions.apply(prefix, int(version))
+        return True
+
+    async def follow_leader(self, ready: asyncio.Event | None, every: float = 1.0) -> None:
+        """A non-leader worker, for as long as it runs: keep the leader's versions and, in a
+        cluster (``ready``), serve from cache only while the leader is caught up on purges.
+        """
+        assert self.link is not None
+        leader = self.link.role.sockets[0]
+        while True:
+            synced = await self.sync_from_leader()
+            if ready is not None:
+                caught_up = False
+                if synced:
+                    try:
+                        stats = await self.link.call(leader, "GET", "/stats")
+                        control = stats.get("cluster", {}).get("control", {})
+                        caught_up = bool(control.get("caught_up"))
+                    except (aiohttp.ClientError, OSError, TimeoutError):
+                        pass
+                if caught_up:
                     ready.set()
-                    return
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                pass  # the leader is not up yet
+                else:
+                    ready.clear()
             await asyncio.sleep(every)

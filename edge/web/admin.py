@@ -13,10 +13,12 @@ import hmac
 import importlib.metadata
 import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import msgspec
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -90,6 +92,15 @@ async def _decode(request: web.Request, kind: type[Any]) -> Any:
 
 
 # -- handlers -----------------------------------------------------------------------
+def _from_worker(request: web.Request) -> bool:
+    """A fan-out from the leader worker: honoured on the private Unix socket only, never on
+    the public admin port (there it would skip the other workers and the cluster)."""
+    if request.headers.get(FANOUT_HEADER) != "1" or request.transport is None:
+        return False
+    sock = request.transport.get_extra_info("socket")
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
 async def healthz(request: web.Request) -> web.Response:
     return _json(Health(status="ok", name=request.app[NODE].cfg.name))
 
@@ -109,7 +120,7 @@ async def purge(request: web.Request) -> web.Response:
         soft=body.soft,
         local=body.local,
         wait=body.wait,
-        fanout=request.headers.get(FANOUT_HEADER) == "1",
+        fanout=_from_worker(request),
     )
     log.info(
         "purged %d entries (soft=%s) on request from %s", outcome.purged, body.soft, request.remote
@@ -122,10 +133,13 @@ async def bump_version(request: web.Request) -> web.Response:
     body: VersionBody = await _decode(request, VersionBody)
     if not body.prefix.isprintable():
         raise ClientRequestError(f"prefix {body.prefix!r} contains control characters")
-    adopt = request.headers.get(VERSION_HEADER) if request.headers.get(FANOUT_HEADER) else None
-    version, nodes = await admin.node.coordinator.bump(
-        body.prefix, wait=body.wait, adopt=int(adopt) if adopt and adopt.isdigit() else None
-    )
+    adopt: int | None = None
+    if _from_worker(request):
+        try:
+            adopt = int(request.headers.get(VERSION_HEADER, ""))
+        except ValueError:
+            raise ClientRequestError(f"{VERSION_HEADER} must be an integer") from None
+    version, nodes = await admin.node.coordinator.bump(body.prefix, wait=body.wait, adopt=adopt)
     return _json(VersionAnswer(prefix=body.prefix, version=version, nodes=nodes))
 
 
@@ -150,7 +164,7 @@ async def stats(request: web.Request) -> web.Response:
         cluster["parents"] = node.parents.status()
     workers = 1
     link = node.coordinator.link
-    if link is not None and link.role.leader and not request.headers.get(FANOUT_HEADER):
+    if link is not None and link.role.leader and not _from_worker(request):
         # the node's figures: every worker's counters and memory tier (the disk is shared)
         peers = await link.peer_stats()
         workers += len(peers)
@@ -379,6 +393,8 @@ async def handle_purge_method(request: web.BaseRequest, node: Node) -> web.Respo
         )
     except ClientRequestError as exc:
         return _error(exc.status, exc.message)
+    except (aiohttp.ClientError, OSError) as exc:  # the leader worker did not answer
+        return _error(502, f"the purge could not be applied on every worker: {exc}")
     return _json(PurgeAnswer(purged=outcome.purged, soft=soft, nodes=outcome.nodes))
 
 

@@ -180,3 +180,33 @@ async def test_memory_only_small_body_reaches_the_client_that_asked(make_edge: A
     assert resp.status == 200 and len(body) == 1000
     again, body2 = await fetch(edge, path)
     assert "; hit" in status_of(again) and body2 == body
+
+
+async def test_a_path_purge_during_the_disk_commit_sticks(
+    edge: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory serves a fill's entry while its disk write is awaited; a purge by path in
+    # that window must find it (the index has it already) and keep the commit out.
+    disk = edge.node.store.inner.disk
+    real_put = disk.put
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_put(entry: Any, body: Any) -> bool:
+        entered.set()
+        await gate.wait()
+        ok: bool = await real_put(entry, body)
+        return ok
+
+    monkeypatch.setattr(disk, "put", slow_put)
+    path = q(cc="max-age=600")
+    r1 = await edge.get(path)
+    b1 = await r1.read()
+    await asyncio.wait_for(entered.wait(), 5)
+    edge.clock.advance(1)  # the purge comes after the fill's request
+    try:
+        assert await edge.node.invalidator.purge(urls=[path]) == 1
+    finally:
+        gate.set()
+        await edge.settle()
+    r2, b2 = await fetch(edge, path)
+    assert "fwd=uri-miss" in status_of(r2) and b2 != b1
