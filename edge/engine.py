@@ -63,7 +63,6 @@ class CacheEngine:
         stats: Stats,
         fetcher: Fetcher,
         version_for: VersionLookup | None = None,
-        tier_of: Callable[[Entry], str] | None = None,
     ) -> None:
         self.store = store
         self.origin = origin
@@ -73,13 +72,13 @@ class CacheEngine:
         self.stats = stats
         self.fetcher = fetcher
         self._version_for = version_for or (lambda path: 0)
-        self._tier_of = tier_of
         self._name = opts.cache_name
         # the memory tier's synchronous shortcuts, when the store has them (the hit path)
         self._lookup_sync: Callable[[str], Sequence[Entry] | None] | None = getattr(
             store, "lookup_sync", None
         )
         self._body_sync: Callable[[Entry], bytes | None] | None = getattr(store, "body_sync", None)
+        self._tier_of: Callable[[Entry], str | None] | None = getattr(store, "tier_of", None)
         # False while a clustered node has not caught up on purges: it must not serve its cache
         self.cache_ready: Callable[[], bool] | None = None
         # RFC 9875 Cache-Group-Invalidation, applied by the invalidator when wired

@@ -218,7 +218,6 @@ async def open_node(
         opts=opts,
         stats=stats,
         fetcher=fetcher,
-        tier_of=tiered.tier_of if tiered is not None else None,
         version_for=versions.version_for,
     )
     invalidator = Invalidator(indexed, index, engine.key_for, clock=clock)

@@ -15,13 +15,8 @@ PART_CHUNK = 256 * 1024
 
 
 def entry_headers(entry: Entry, age: float) -> CIMultiDict[str]:
-    """The stored header fields with a fresh Age.
-
-    Cache-Status members stored from upstream caches are dropped: on a hit they
-    did not handle this request (RFC 9211 §2), only this node did.
-    """
+    """The stored header fields with a fresh Age."""
     headers = CIMultiDict(entry.headers)
-    headers.popall("Cache-Status", None)
     headers["Age"] = str(min(int(age), 2147483648)) if age > 0 else "0"
     return headers
 

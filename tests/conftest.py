@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from edge.clock import FakeClock
-from edge.config import CacheConfig, Config, OriginConfig
+from edge.config import Config
 from edge.node import Node, open_node
 from edge.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
@@ -98,10 +98,3 @@ async def make_edge(
 async def edge(make_edge: EdgeFactory) -> Edge:
     e: Edge = await make_edge()
     return e
-
-
-def small_timeouts(**kw: float) -> OriginConfig:
-    return OriginConfig(**kw)
-
-
-__all__ = ["Edge", "CacheConfig", "Config"]

@@ -39,7 +39,6 @@ class ParentSpec:
     admin_url: str | None = None  # its admin port, for the /healthz probe
 
 
-PlainUpstream = Upstream  # one base URL (an OriginClient): it ignores the key
 ClientFactory = Callable[[ParentSpec], Upstream]
 
 
@@ -75,7 +74,7 @@ class ParentSet:
         parents: Sequence[ParentSpec],
         clients: ClientFactory,
         clock: Clock,
-        origin: PlainUpstream,
+        origin: Upstream,
         *,
         down_for: float = 10.0,
         probe_timeout: float = 2.0,

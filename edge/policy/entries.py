@@ -67,7 +67,8 @@ def _stored_headers(
     Hop-by-hop fields and those named by Connection go; so do fields named
     in private="…" (§5.2.2.7) and no-cache="…" (§5.2.2.4), which a shared
     cache may keep serving without; Age is recomputed on every serve; this
-    node's targeted field is addressed to us only. Named fields count from
+    node's targeted field is addressed to us only; upstream Cache-Status
+    members describe the fetch, not a later hit (RFC 9211 §2). Named fields count from
     Cache-Control even when a targeted field is in effect (the safe side). A missing Date is added
     from the arrival time (RFC 9110 §6.6.1).
     """
@@ -83,6 +84,7 @@ def _stored_headers(
         drop.update(cc.private_fields)
         drop.update(cc.no_cache_fields)
     drop.add("age")
+    drop.add("cache-status")
     drop.add(opts.targeted_field)
     out = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
     if parse_http_date(out.get("date")) is None:

@@ -20,7 +20,7 @@ from cluster_helpers import until
 from multidict import CIMultiDict
 
 from edge.clock import FakeClock
-from edge.cluster.parents import ParentSet, ParentSpec, PlainUpstream
+from edge.cluster.parents import ParentSet, ParentSpec
 from edge.cluster.ring import HashRing
 from edge.config import OriginConfig
 from edge.errors import UpstreamConnectError
@@ -87,7 +87,7 @@ def make_set(
     clock: FakeClock,
     **kw: Any,
 ) -> ParentSet:
-    def client(spec: ParentSpec) -> PlainUpstream:
+    def client(spec: ParentSpec) -> Upstream:
         return OriginClient(origin_cfg(spec.url), session)
 
     return ParentSet(

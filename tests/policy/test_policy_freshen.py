@@ -140,6 +140,7 @@ def test_rfc9111_3_1_stored_headers_drop_hop_by_hop_private_and_age() -> None:
         ("Edge-Cache-Control", "max-age=60"),
         ("Content-Type", "text/plain"),
         ("Surrogate-Key", "a b"),
+        ("Cache-Status", "shield; fwd=uri-miss; stored"),  # RFC 9211 §2: about that fetch only
     )
     names = {k.lower() for k, _ in e.headers}
     assert names == {"cache-control", "content-type", "date", "surrogate-key"}
