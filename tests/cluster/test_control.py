@@ -246,3 +246,26 @@ async def test_no_gap_when_nothing_was_lost(make_node: MakeNode, tmp_path: Any) 
     b2, _ = await make_node("b", start=False, on_gap=on_gap, state_path=state)
     assert await b2.start(within=10)
     assert gaps == []
+
+
+async def test_a_node_that_joined_an_empty_stream_still_detects_a_gap(
+    make_node: MakeNode, nats_server: NatsServer, tmp_path: Any
+) -> None:
+    gaps: list[str] = []
+
+    async def on_gap() -> None:
+        gaps.append("gap")
+
+    state = str(tmp_path / "b-state.json")
+    (a, _), (b, _) = await make_node("a"), await make_node("b", on_gap=on_gap, state_path=state)
+    await b.close()  # joined and caught up with nothing to apply: it may have cached since
+    for i in range(3):  # purged while b is away...
+        assert await a.publish(purge("a", f"/lost/{i}")) is not None
+    nc = await nats.connect(nats_server.url)
+    try:  # ...and gone from the stream (as max_age would) before b comes back
+        await nc.jetstream().purge_stream("EDGE_INVALIDATIONS")
+    finally:
+        await nc.close()
+    b2, _ = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    assert await b2.start(within=10)
+    assert gaps == ["gap"]

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import nats
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.clock import FakeClock
-from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Coordinator
 from edge.cluster.events import purge_event, version_event
 from edge.index import VersionTable
 from edge.workers import WorkerLink, WorkerRole
-from tests.cluster.cluster_helpers import NatsServer, nats_binary, until
 
 TOKEN = "review-token-0123456789abcdef"
 
@@ -119,60 +115,3 @@ async def test_the_public_admin_port_ignores_the_fanout_header(tmp_path: Path) -
 
 
 # -- gap detection --------------------------------------------------------------------
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Any:
-    binary = nats_binary()
-    if binary is None:
-        pytest.skip("nats-server not installed")
-    server = NatsServer(binary, tmp_path / "jetstream")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-FAST = {"reconnect_wait": 0.1, "request_timeout": 2.0, "pull_wait": 0.2, "ack_wait": 2.0}
-
-
-@pytest.fixture
-async def planes() -> AsyncIterator[list[ControlPlane]]:
-    made: list[ControlPlane] = []
-    yield made
-    for cp in made:
-        await cp.close()
-
-
-async def _nothing(_event: Any) -> None:
-    return None
-
-
-async def test_a_node_that_never_applied_anything_still_detects_a_gap(
-    nats_server: NatsServer, planes: list[ControlPlane], tmp_path: Path
-) -> None:
-    state = str(tmp_path / "b-state.json")
-    gaps: list[str] = []
-
-    async def on_gap() -> None:
-        gaps.append("gap")
-
-    def make(name: str, **kw: Any) -> ControlPlane:
-        cp = ControlPlane([nats_server.url], name, apply=_nothing, clock=FakeClock(), **FAST, **kw)
-        planes.append(cp)
-        return cp
-
-    a = make("a")
-    assert await a.start(within=10)
-    b = make("b", on_gap=on_gap, state_path=state)
-    assert await b.start(within=10)  # joined, caught up (nothing to apply), starts caching
-    await b.close()
-    for i in range(3):  # purged while b is away...
-        assert await a.publish(purge_event("a", FakeClock(), urls=[f"/lost/{i}"])) is not None
-    nc = await nats.connect(nats_server.url)
-    try:  # ...and gone from the stream (max_age) before b comes back
-        await nc.jetstream().purge_stream("EDGE_INVALIDATIONS")
-    finally:
-        await nc.close()
-    b2 = make("b", on_gap=on_gap, state_path=state)
-    assert await b2.start(within=10)
-    await until(lambda: bool(gaps), within=3, what="b2 noticed the gap")
