@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 demo: $(RSTAMP)
-	$(BIN)/python -m edge.demo
+	$(BIN)/python -m edge.runtime.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 cluster: $(RSTAMP)
-	$(BIN)/python -m edge.cluster_demo
+	$(BIN)/python -m edge.runtime.cluster_demo
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
-from edge.cluster_demo import (
+from edge.runtime.cluster_demo import (
     LocalProcess,
     Parent,
     admin_call,

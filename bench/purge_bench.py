@@ -14,11 +14,11 @@ import tempfile
 import time
 
 from edge.clock import FakeClock
-from edge.index import CacheIndex, IndexedStore, VersionTable
-from edge.invalidation import Invalidator
+from edge.invalidation.purge import Invalidator
 from edge.models import Entry
 from edge.policy.keys import primary_key
 from edge.store.base import SpooledBody
+from edge.store.index import CacheIndex, IndexedStore, VersionTable
 from edge.store.simple import SimpleMemoryStore
 
 NOW = 1_769_817_600.0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from edge.config import Config
-from edge.config_load import apply_overrides, config_from_dict, load_config
+from edge.config.load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
 
 DEFAULT_ADMIN = "http://127.0.0.1:8090"
@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # Imported lazily (check-config and purge need no aiohttp app) and by name, so this module
     # type-checks whether or not edge/server.py exists yet.
-    run: Callable[[Config], int] = importlib.import_module("edge.server").run
+    run: Callable[[Config], int] = importlib.import_module("edge.runtime.server").run
     return run(cfg)
 
 

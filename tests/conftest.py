@@ -14,8 +14,8 @@ from yarl import URL
 
 from edge.clock import FakeClock
 from edge.config import Config
-from edge.node import Node, open_node
-from edge.server import handler_kwargs, make_proxy
+from edge.runtime.node import Node, open_node
+from edge.runtime.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
 
 START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-Modified

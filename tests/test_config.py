@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.config import CacheConfig, Config, HostPort, MemoryTierConfig
-from edge.config_load import apply_overrides, config_from_dict, load_config
+from edge.config.load import apply_overrides, config_from_dict, load_config
+from edge.config.units import parse_duration, parse_hostport, parse_size
 from edge.errors import ConfigError
-from edge.units import parse_duration, parse_hostport, parse_size
 
 REFERENCE = Path(__file__).resolve().parent.parent / "config" / "edge.yaml"
 NO_OVERRIDES: dict[str, Any] = dict(

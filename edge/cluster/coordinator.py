@@ -22,9 +22,9 @@ from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.events import InvalidationEvent, purge_event
 from edge.errors import EdgeError
-from edge.index import VersionTable
-from edge.invalidation import Invalidator
-from edge.workers import VERSION_HEADER, WorkerLink
+from edge.invalidation.purge import Invalidator
+from edge.runtime.workers import VERSION_HEADER, WorkerLink
+from edge.store.index import VersionTable
 
 log = logging.getLogger("edge.cluster")
 

@@ -1,4 +1,10 @@
-"""The storage contract. Tiers and the tiered store implement :class:`Store`.
+"""The storage contract, as small Protocols.
+
+- :class:`Store`: the five async methods the request flow needs;
+- :class:`HitShortcut`: the memory tier's synchronous lookup and body, for the hit path;
+- :class:`Maintenance`: what the node, the admin API and the metrics need (iterate,
+  remove all, stats, the spool directory, close);
+- :class:`CacheStore`: all three, as the tiered store (and the indexed store over it) offer.
 
 A body reaches a store only when it is complete and length-checked, as a
 :class:`SpooledBody` (bytes in memory, or a spool file the store takes over).
@@ -8,7 +14,7 @@ Reading gives a :class:`edge.models.BodySource` the front can render.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,3 +65,49 @@ class Store(Protocol):
     async def remove(self, key: str, variant: str | None = None) -> int:
         """Remove one variant, or all of them when ``variant`` is None; returns how many."""
         ...
+
+
+class HitShortcut(Protocol):
+    """The memory tier's synchronous side: a fresh memory hit costs no await."""
+
+    def lookup_sync(self, key: str) -> Sequence[Entry] | None:
+        """The variants of ``key`` if memory alone can answer (None: ask :meth:`Store.variants`)."""
+        ...
+
+    def body_sync(self, entry: Entry) -> bytes | None:
+        """The body of ``entry`` when memory holds it."""
+        ...
+
+    def tier_of(self, entry: Entry) -> str | None:
+        """Which tier serves ``entry`` ("memory", "disk"), for Cache-Status and /entries."""
+        ...
+
+
+StatValue = int | float | bool | str
+
+
+class Maintenance(Protocol):
+    """The store's maintenance side: listing, emptying, figures, spool files, shutdown."""
+
+    def iter_entries(self) -> AsyncIterator[Entry]:
+        """Every entry the persistent tiers hold (for re-indexing after a restart)."""
+        ...
+
+    async def remove_all(self) -> int:
+        """Empty every tier; returns how many entries went."""
+        ...
+
+    def stats(self) -> dict[str, StatValue]:
+        """Objects, bytes and budgets per tier."""
+        ...
+
+    @property
+    def spool_dir(self) -> str | None:
+        """Where fills spool bodies larger than memory allows (None: no usable disk)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class CacheStore(Store, HitShortcut, Maintenance, Protocol):
+    """A whole store: what the node builds and hands to the flow, admin and metrics."""

@@ -25,10 +25,11 @@ from prometheus_client import CollectorRegistry
 
 from edge.config import Config
 from edge.errors import ClientRequestError, ConfigError, EdgeError
-from edge.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
-from edge.invalidation import Invalidator
-from edge.metrics import CONTENT_TYPE, make_registry, render, store_stats_of
-from edge.node import Node
+from edge.invalidation.purge import Invalidator
+from edge.runtime.metrics import CONTENT_TYPE, make_registry, render, store_stats_of
+from edge.runtime.node import Node
+from edge.runtime.workers import FANOUT_HEADER, VERSION_HEADER
+from edge.store.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
 from edge.web.admin_schema import (
     MAX_BODY,
     MAX_LIMIT,
@@ -46,7 +47,6 @@ from edge.web.admin_schema import (
     VersionsAnswer,
 )
 from edge.web.openapi import Handler, Operation, QueryParam, build_document
-from edge.workers import FANOUT_HEADER, VERSION_HEADER
 
 log = logging.getLogger("edge.admin")
 

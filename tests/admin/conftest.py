@@ -15,13 +15,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from edge.cache.flow import CacheEngine
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
-from edge.engine import CacheEngine
-from edge.index import CacheIndex, VersionTable
-from edge.invalidation import Invalidator
-from edge.node import Node, open_node
-from edge.server import handler_kwargs, make_admin, make_proxy
+from edge.invalidation.purge import Invalidator
+from edge.runtime.node import Node, open_node
+from edge.runtime.server import handler_kwargs, make_admin, make_proxy
+from edge.store.index import CacheIndex, VersionTable
 from origin_stub.app import make_app as make_origin_app
 
 TOKEN = "admin-test-token-0123456789"

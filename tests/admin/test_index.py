@@ -8,11 +8,11 @@ import msgspec
 
 from edge.clock import FakeClock
 from edge.config import CacheConfig
-from edge.index import CacheIndex, IndexedStore, Tombstones
-from edge.invalidation import Invalidator
+from edge.invalidation.purge import Invalidator
 from edge.models import Entry
 from edge.policy.keys import primary_key
 from edge.store.base import SpooledBody
+from edge.store.index import CacheIndex, IndexedStore, Tombstones
 from edge.store.simple import SimpleMemoryStore
 from edge.store.tiered import build_store
 

@@ -2,7 +2,8 @@
 
 ``nats-server`` (JetStream) + the origin stub + one shield + edge-a and edge-b (parent: the
 shield), every node on the JetStream control plane. Processes are started and stopped by PID
-(:class:`edge.cluster_demo.LocalProcess`); every wait polls with a deadline (:func:`wait_for`).
+(:class:`edge.runtime.cluster_demo.LocalProcess`); every wait polls with a deadline
+(:func:`wait_for`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import quote
 
 from cluster_helpers import NatsServer
 
-from edge.cluster_demo import (
+from edge.runtime.cluster_demo import (
     LocalProcess,
     Parent,
     Reply,

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from edge.config import Config
-from edge.config_load import config_from_dict
+from edge.config.load import config_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"

@@ -14,9 +14,9 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from edge.cache.spool import Spool
 from edge.config import Config, DiskTierConfig, MemoryTierConfig
 from edge.errors import UpstreamBodyError
-from edge.fill import Spool
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from edge.clock import FakeClock
 from edge.cluster.coordinator import Coordinator
 from edge.cluster.events import purge_event, version_event
-from edge.index import VersionTable
-from edge.workers import WorkerLink, WorkerRole
+from edge.runtime.workers import WorkerLink, WorkerRole
+from edge.store.index import VersionTable
 
 TOKEN = "review-token-0123456789abcdef"
 

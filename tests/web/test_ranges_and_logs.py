@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge.config import LoggingConfig
-from edge.logs import JsonFormatter, setup_logging
+from edge.runtime.logs import JsonFormatter, setup_logging
 
 
 def expected_big(first: int, last: int) -> bytes:

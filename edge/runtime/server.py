@@ -18,16 +18,16 @@ from aiohttp import web
 from edge.clock import Clock
 from edge.config import Config
 from edge.errors import ConfigError
-from edge.logs import EdgeAccessLogger, access_log, setup_logging
-from edge.node import Node, open_node, resolve_admin_token
+from edge.fronts.aio import ProxyFront
+from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
+from edge.runtime.node import Node, open_node, resolve_admin_token
+from edge.runtime.workers import role_from_env, supervise
 from edge.web.admin import (
     admin_token_is_generated,
     check_admin_exposure,
     handle_purge_method,
     make_admin_app,
 )
-from edge.web.front import ProxyFront
-from edge.workers import role_from_env, supervise
 
 log = logging.getLogger("edge.server")
 

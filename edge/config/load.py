@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from edge.config import Config, HostPort
+from edge.config.units import _is_number, parse_duration, parse_hostport, parse_size
 from edge.errors import ConfigError
-from edge.units import _is_number, parse_duration, parse_hostport, parse_size
 
 # ---------------------------------------------------------------------------- environment
 

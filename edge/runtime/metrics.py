@@ -1,6 +1,6 @@
 """Prometheus metrics: a registry owned by the app, never the process-global one.
 
-A custom collector reads :class:`~edge.stats.Stats` and the store's
+A custom collector reads :class:`~edge.runtime.stats.Stats` and the store's
 ``stats()`` dict at scrape time, so the hot path only bumps plain integers.
 """
 
@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from edge.stats import Stats
+from edge.runtime.stats import Stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

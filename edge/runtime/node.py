@@ -17,23 +17,23 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from edge.cache.fills import Fetcher
+from edge.cache.flow import CacheEngine
+from edge.cache.forwarding import Forwarding, origin_host
 from edge.clock import Clock, SystemClock
 from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Coordinator
 from edge.cluster.parents import ParentSet, ParentSpec
 from edge.config import Config
-from edge.engine import CacheEngine
-from edge.fetcher import Fetcher
-from edge.forwarding import Forwarding, origin_host
-from edge.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
-from edge.invalidation import Invalidator
-from edge.metrics import make_registry, store_stats_of
+from edge.invalidation.purge import Invalidator
 from edge.origin.client import OriginClient, Upstream, make_session
 from edge.policy.options import PolicyOptions
-from edge.stats import Stats
+from edge.runtime.metrics import make_registry, store_stats_of
+from edge.runtime.stats import Stats
+from edge.runtime.workers import WorkerLink, WorkerRole
 from edge.store.base import Store
+from edge.store.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
 from edge.store.tiered import TieredStore, build_store
-from edge.workers import WorkerLink, WorkerRole
 
 log = logging.getLogger("edge.node")
 

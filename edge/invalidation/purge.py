@@ -19,8 +19,8 @@ import msgspec
 
 from edge.clock import Clock, SystemClock
 from edge.errors import ClientRequestError
-from edge.index import CacheIndex, Ident, IndexedStore
 from edge.policy.keys import normalize_host, normalize_url, url_of_key
+from edge.store.index import CacheIndex, Ident, IndexedStore
 
 KeyFor = Callable[[str, str, str], str]  # (scheme, host, target) -> primary key, current version
 

@@ -14,10 +14,11 @@ from typing import assert_never
 
 from multidict import CIMultiDict
 
+from edge.cache.bodies import close_body, entry_headers, multipart_body, slice_body
+from edge.cache.fills import Fetcher, FillHead, HeadKind
+from edge.cache.forwarding import Forwarding
 from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
-from edge.fetcher import Fetcher, FillHead, HeadKind
-from edge.forwarding import Forwarding
 from edge.models import (
     BodySource,
     BytesBody,
@@ -43,8 +44,7 @@ from edge.policy.ranges import RangeDecision, evaluate_range
 from edge.policy.request import RequestFacts, analyze_request
 from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
-from edge.respond import close_body, entry_headers, multipart_body, slice_body
-from edge.stats import Stats
+from edge.runtime.stats import Stats
 from edge.store.base import Store
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})

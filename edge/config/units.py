@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from edge.errors import ConfigError
 
-# Field metadata: how a config field's value is read (see ``edge.config_load``).
+# Field metadata: how a config field's value is read (see ``edge.config.load``).
 SIZE: Mapping[str, str] = {"kind": "size"}  # int bytes, or "512KiB", "256MiB", "10MB", "100B"
 DURATION: Mapping[str, str] = {"kind": "duration"}  # float seconds, or "250ms", "30s", "5m", "1h"
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from edge.engine import CacheEngine
+from edge.cache.flow import CacheEngine
 from edge.errors import ClientRequestError, EdgeError, RequestTooLarge, UpstreamError
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
 from edge.policy.cache_status import cache_status

@@ -27,17 +27,17 @@ from enum import Enum
 import msgspec
 from multidict import CIMultiDict
 
+from edge.cache.forwarding import Forwarding
+from edge.cache.spool import Spool
 from edge.clock import Clock
 from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
-from edge.fill import Spool
-from edge.forwarding import Forwarding
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
 from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
-from edge.stats import Stats
+from edge.runtime.stats import Stats
 from edge.store.base import Store
 
 log = logging.getLogger("edge.fetch")

@@ -1,15 +1,15 @@
 """Typed, frozen configuration: what every key means, and its default.
 
-``edge.config_load`` reads YAML into these classes and checks every value;
+``edge.config.load`` reads YAML into these classes and checks every value;
 ``config/edge.yaml`` is the commented reference. Sizes and durations are
-marked with ``SIZE`` / ``DURATION`` metadata (see ``edge.units``).
+marked with ``SIZE`` / ``DURATION`` metadata (see ``edge.config.units``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.units import DURATION, SIZE, HostPort
+from edge.config.units import DURATION, SIZE, HostPort
 
 __all__ = [
     "DURATION",

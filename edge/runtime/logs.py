@@ -53,7 +53,7 @@ class EdgeAccessLogger(AbstractAccessLogger):
     """method, target, status, bytes, duration, upstream status and Cache-Status."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time_: float) -> None:
-        from edge.web.front import RESPONSE
+        from edge.fronts.aio import RESPONSE
 
         proxied = request.get(RESPONSE)
         upstream = getattr(proxied, "upstream_status", None)

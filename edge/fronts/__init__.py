@@ -1,0 +1,1 @@
+"""Fronts: turn a wire protocol into requests for the flow and render what it delivers."""

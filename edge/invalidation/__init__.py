@@ -1,0 +1,1 @@
+"""Purges, tombstones and versioned invalidation."""

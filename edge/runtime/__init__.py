@@ -1,0 +1,1 @@
+"""Node assembly, serving, worker processes, logs and metrics."""
