@@ -1,12 +1,19 @@
-"""How this node's purges and version bumps reach the rest of the cluster.
+"""How this node's purges and version bumps reach its workers and the rest of the cluster.
 
-Without a control plane everything is local. With one (``cluster.nats``), a
-purge is applied here first (so the answer's count is this node's), then
-published to JetStream; every other node applies it through its durable
-consumer, and the answer reports which nodes have acknowledged it. Version
-bumps are cluster-wide counters kept in a JetStream key-value bucket.
-Applying an event twice is harmless: purges are idempotent and versions only
-go up.
+Two parts, so that neither needs the other set on it after construction:
+
+- :class:`Applier` applies a change on this node: here, then (on the leader worker) on every
+  other worker. The control plane calls it for events made on other nodes
+  (:class:`edge.cluster.control.EventSink`).
+- :class:`Coordinator` is what the admin API calls: apply through the applier, then publish
+  through the control plane, and report which nodes have applied it.
+
+Without a control plane everything is local. With one (``cluster.nats``), a purge is applied
+here first (so the answer's count is this node's), then published to JetStream; every other
+node applies it through its durable consumer, and the answer reports which nodes have
+acknowledged it. An event this node published is applied here once, by the Coordinator: when
+it comes back through the stream the control plane knows it and skips it. Version bumps are
+cluster-wide counters kept in a JetStream key-value bucket.
 """
 
 from __future__ import annotations
@@ -16,23 +23,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiohttp
-
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.events import InvalidationEvent, purge_event
-from edge.errors import EdgeError
+from edge.errors import WorkerError, WorkerFanoutError
 from edge.invalidation.purge import Invalidator
+from edge.invalidation.versions import VersionTable
 from edge.runtime.workers import VERSION_HEADER, WorkerLink
-from edge.store.index import VersionTable
 
 log = logging.getLogger("edge.cluster")
-
-
-class WorkerFanoutError(EdgeError):
-    """A worker of this node did not apply a change (it is retried, never skipped)."""
-
-    status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,45 +40,35 @@ class PurgeOutcome:
     nodes: dict[str, bool]
 
 
-class Coordinator:
+class Applier:
+    """Applies purges and versions on this node: here and, from the leader, on every worker."""
+
     def __init__(
         self,
         *,
         name: str,
         invalidator: Invalidator,
         versions: VersionTable,
-        clock: Clock,
-        wait_timeout: float = 5.0,
+        link: WorkerLink | None = None,
     ) -> None:
         self.name = name
         self.invalidator = invalidator
         self.versions = versions
-        self.clock = clock
-        self.wait_timeout = wait_timeout
-        self.control: ControlPlane | None = None
-        self.link: WorkerLink | None = None  # with workers: the way to the other workers
+        self.link = link  # with workers: the way to the other workers
 
-    # -- callbacks for the control plane: events made on other nodes ----------------
+    # -- the control plane's EventSink: events made on other nodes --------------------
     async def apply_event(self, event: InvalidationEvent) -> None:
+        """Apply here and on every worker; raises if a worker did not (the event is retried)."""
         if event.kind == "purge":
-            count = await self.invalidator.purge(
-                event.urls, event.prefixes, event.tags, event.all, event.soft
-            )
-            everywhere = await self._fan_out_purge(
+            count, everywhere = await self.purge(
                 event.urls, event.prefixes, event.tags, event.all, event.soft
             )
             if not everywhere:  # not acknowledged: the control plane retries it, in order
                 raise WorkerFanoutError(f"a worker did not apply purge {event.id}")
-            if event.origin_node != self.name:
-                log.info("applied a purge from %s: %d entries", event.origin_node, count)
+            log.info("applied a purge from %s: %d entries", event.origin_node, count)
         elif event.kind == "version" and event.prefix is not None:
             if not await self.apply_version(event.prefix, event.version):
                 raise WorkerFanoutError(f"a worker did not apply version event {event.id}")
-
-    async def drop_everything(self) -> None:
-        """The control plane lost events this node never applied: purge all, on every worker."""
-        await self.invalidator.purge(all=True)
-        await self._fan_out_purge((), (), (), True, False)
 
     async def apply_version(self, prefix: str, version: int) -> bool:
         """Adopt ``version`` here and, on the leader worker, on every other worker."""
@@ -88,6 +77,26 @@ class Coordinator:
             return True
         headers = {VERSION_HEADER: str(version)}
         return await self.link.fan_out("/versions", {"prefix": prefix}, headers)
+
+    async def drop_everything(self) -> None:
+        """The control plane lost events this node never applied: purge all, on every worker."""
+        await self.purge((), (), (), True, False)
+
+    # -- purges ---------------------------------------------------------------------------
+    async def purge(
+        self,
+        urls: Sequence[str],
+        prefixes: Sequence[str],
+        tags: Sequence[str],
+        everything: bool,
+        soft: bool,
+    ) -> tuple[int, bool]:
+        """Purge here (this validates the input), then on every other worker of this node.
+
+        The count is this worker's; the flag says whether every other worker applied it.
+        """
+        count = await self.invalidator.purge(urls, prefixes, tags, everything, soft)
+        return count, await self._fan_out_purge(urls, prefixes, tags, everything, soft)
 
     async def _fan_out_purge(
         self,
@@ -115,7 +124,28 @@ class Coordinator:
         await self.invalidator.purge(urls, prefixes, tags, everything, soft)
         return await self.link.fan_out("/purge", body)
 
-    # -- what the admin API calls ----------------------------------------------------
+
+class Coordinator:
+    """The admin API's way to purge and bump: through the leader worker, then the cluster."""
+
+    def __init__(
+        self,
+        *,
+        applier: Applier,
+        clock: Clock,
+        control: ControlPlane | None = None,
+        wait_timeout: float = 5.0,
+    ) -> None:
+        """``control``: the node's control plane (built with ``applier`` as its sink)."""
+        self.applier = applier
+        self.name = applier.name
+        self.invalidator = applier.invalidator
+        self.versions = applier.versions
+        self.link = applier.link
+        self.control = control
+        self.clock = clock
+        self.wait_timeout = wait_timeout
+
     async def purge(
         self,
         *,
@@ -147,8 +177,7 @@ class Coordinator:
             body |= {"all": everything, "soft": soft, "local": local, "wait": wait}
             answer = await link.to_leader("/purge", body)
             return PurgeOutcome(int(answer["purged"]), dict(answer["nodes"]))
-        count = await self.invalidator.purge(urls, prefixes, tags, everything, soft)
-        here = await self._fan_out_purge(urls, prefixes, tags, everything, soft)
+        count, here = await self.applier.purge(urls, prefixes, tags, everything, soft)
         control = self.control
         if control is None or local:
             return PurgeOutcome(count, {self.name: here})
@@ -161,7 +190,7 @@ class Coordinator:
             all=everything,
             soft=soft,
         )
-        seq = await control.submit(event)
+        seq = await control.submit(event)  # applied above: not again when it comes back
         nodes = await self._nodes(seq, wait)
         nodes[self.name] = here
         return PurgeOutcome(count, nodes)
@@ -182,10 +211,11 @@ class Coordinator:
         control = self.control
         if control is None:
             version = await self.versions.bump(prefix)
-            return version, {self.name: await self.apply_version(prefix, version)}
-        # the control plane applies the new version here (and on the workers) as it submits
+            return version, {self.name: await self.applier.apply_version(prefix, version)}
+        # the control plane publishes the new version; it is applied here (and on the
+        # workers) once, now, not again when its event comes back through the stream
         bumped = await control.bump_version(prefix, at_least=self.versions.get(prefix))
-        here = await self.apply_version(prefix, bumped.version)  # a no-op unless that failed
+        here = await self.applier.apply_version(prefix, bumped.version)
         nodes = await self._nodes(bumped.seq, wait)
         nodes[self.name] = here
         return bumped.version, nodes
@@ -207,12 +237,13 @@ class Coordinator:
             return {"mode": "standalone"}
         return {"mode": "nats", **self.control.status()}
 
+    # -- a worker beside the leader ------------------------------------------------------
     async def sync_from_leader(self) -> bool:
         """A non-leader worker: adopt the leader's versions; True if the leader answered."""
         assert self.link is not None
         try:
             answer = await self.link.call(self.link.role.sockets[0], "GET", "/versions")
-        except (aiohttp.ClientError, OSError, TimeoutError):
+        except WorkerError:
             return False
         for prefix, version in answer.get("versions", {}).items():
             await self.versions.apply(prefix, int(version))
@@ -233,7 +264,7 @@ class Coordinator:
                         stats = await self.link.call(leader, "GET", "/stats")
                         control = stats.get("cluster", {}).get("control", {})
                         caught_up = bool(control.get("caught_up"))
-                    except (aiohttp.ClientError, OSError, TimeoutError):
+                    except WorkerError:
                         pass
                 if caught_up:
                     ready.set()

@@ -11,15 +11,8 @@ from typing import Literal
 import msgspec
 
 from edge.clock import Clock
-from edge.errors import EdgeError
 
 DURABLE_PREFIX = "edge-"
-
-
-class ControlPlaneUnavailable(EdgeError):
-    """NATS is unreachable or did not confirm; the event applied locally only (or not at all)."""
-
-    status = 503
 
 
 class InvalidationEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from edge.cache.flow import CacheEngine
-from edge.errors import ClientRequestError, EdgeError, RequestTooLarge, UpstreamError
+from edge.cache.flow import RequestFlow
+from edge.errors import EdgeError, RequestTooLarge, UpstreamError
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
 from edge.policy.cache_status import cache_status
 
@@ -67,7 +67,7 @@ class ProxyFront:
 
     def __init__(
         self,
-        engine: CacheEngine,
+        engine: RequestFlow,
         *,
         name: str,
         max_request_body: int,
@@ -84,7 +84,7 @@ class ProxyFront:
         except EdgeError as exc:
             if isinstance(exc, UpstreamError):
                 log.warning("%s %s: %s", request.method, request.raw_path, exc.message)
-            return _plain(exc.status, f"{exc.message}\n", self.name, _error_detail(exc))
+            return _plain(exc.status, f"{exc.message}\n", self.name, exc.detail)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
@@ -198,19 +198,6 @@ def _abort(request: web.BaseRequest) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
-
-
-def _error_detail(exc: EdgeError) -> str:
-    kind = type(exc).__name__
-    return {
-        "UpstreamConnectError": "origin-connect-error",
-        "UpstreamTimeout": "origin-timeout",
-        "UpstreamBodyError": "origin-body-error",
-        "UpstreamError": "origin-error",
-        "OnlyIfCachedMiss": "only-if-cached",
-        "LoopDetected": "loop",
-        "RequestTooLarge": "request-too-large",
-    }.get(kind, "client-error" if isinstance(exc, ClientRequestError) else "error")
 
 
 def _plain(status: int, text: str, name: str, detail: str) -> web.Response:

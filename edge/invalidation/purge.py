@@ -7,7 +7,7 @@ stale-while-revalidate / stale-if-error. Either way the purge is in effect
 when the coroutine returns: the store calls have completed.
 
 Inputs are all checked before anything is touched, so a request with one bad
-URL purges nothing (:class:`BadPurge`, a 400).
+URL purges nothing (:class:`edge.errors.BadPurge`, a 400).
 """
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ from dataclasses import dataclass
 
 import msgspec
 
-from edge.clock import Clock, SystemClock
-from edge.errors import ClientRequestError
+from edge.clock import Clock
+from edge.errors import BadPurge
 from edge.policy.keys import normalize_host, normalize_url, url_of_key
 from edge.store.index import CacheIndex, Ident, IndexedStore
 
 KeyFor = Callable[[str, str, str], str]  # (scheme, host, target) -> primary key, current version
-
-
-class BadPurge(ClientRequestError):
-    """A purge input that is not a path or an http(s) URL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +42,12 @@ class Invalidator:
         index: CacheIndex,
         key_for: KeyFor,
         *,
+        clock: Clock,
         default_scheme: str = "http",
         default_host: str | None = None,
-        clock: Clock | None = None,
     ) -> None:
         """``default_host`` None: a path purge applies to that path on every origin indexed."""
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.store = store
         self.index = index
         self.key_for = key_for

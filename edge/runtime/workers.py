@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 
 from edge.config import Config, HostPort
+from edge.errors import WorkerError
 
 log = logging.getLogger("edge.workers")
 
@@ -106,16 +107,22 @@ class WorkerLink:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """One admin call on a worker; raises ``aiohttp.ClientError`` on failure."""
-        async with self._session(socket).request(
-            method, f"http://worker{path}", json=body, headers={**self._auth, **(headers or {})}
-        ) as resp:
-            answer: dict[str, Any] = await resp.json(content_type=None)
-            if resp.status >= 400:
-                raise aiohttp.ClientResponseError(
-                    resp.request_info, (), status=resp.status, message=str(answer)
-                )
-            return answer
+        """One admin call on a worker; :class:`WorkerError` when it fails or is refused."""
+        url = f"http://worker{path}"
+        try:
+            async with self._session(socket).request(
+                method, url, json=body, headers={**self._auth, **(headers or {})}
+            ) as resp:
+                answer: dict[str, Any] = await resp.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            # ValueError: a body that is not JSON (aiohttp raises json's own error)
+            what = f"worker at {socket} did not answer {method} {path}"
+            raise WorkerError(f"{what}: {exc!r}") from exc
+        if resp.status >= 400:  # its own answer, passed on (a 400 for a bad purge, a 503...)
+            message = answer.get("error", answer) if isinstance(answer, dict) else answer
+            what = f"worker at {socket} refused {method} {path}"
+            raise WorkerError(f"{what}: {message}", resp.status)
+        return answer
 
     async def to_leader(self, path: str, body: Any) -> dict[str, Any]:
         return await self.call(self.role.sockets[0], "POST", path, body)
@@ -126,8 +133,8 @@ class WorkerLink:
         for socket in self.role.peers:
             try:
                 await self.call(socket, "POST", path, body, {FANOUT_HEADER: "1", **(headers or {})})
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.error("worker at %s did not apply %s: %s", socket, path, exc)
+            except WorkerError as exc:
+                log.error("worker at %s did not apply %s: %s", socket, path, exc.message)
                 ok = False
         return ok
 
@@ -136,8 +143,8 @@ class WorkerLink:
         for socket in self.role.peers:
             try:
                 out.append(await self.call(socket, "GET", "/stats", headers={FANOUT_HEADER: "1"}))
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("no stats from worker at %s: %s", socket, exc)
+            except WorkerError as exc:
+                log.warning("no stats from worker at %s: %s", socket, exc.message)
         return out
 
     async def close(self) -> None:

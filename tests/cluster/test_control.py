@@ -1,7 +1,7 @@
 """The control plane against a real nats-server with JetStream (see conftest.py).
 
-Two or three ControlPlane instances stand for nodes; their apply callbacks record what reached
-them. Waits poll a condition with a deadline (``until``); nothing sleeps a fixed time.
+Two or three ControlPlane instances stand for nodes; their sinks record what reached them.
+Waits poll a condition with a deadline (``until``); nothing sleeps a fixed time.
 """
 
 from __future__ import annotations
@@ -17,31 +17,35 @@ from cluster_helpers import NatsServer, until
 
 from edge.clock import FakeClock
 from edge.cluster.control import ControlPlane
-from edge.cluster.events import (
-    ControlPlaneUnavailable,
-    InvalidationEvent,
-    durable_name,
-    kv_key,
-    purge_event,
-)
+from edge.cluster.events import InvalidationEvent, durable_name, kv_key, purge_event
+from edge.errors import ControlPlaneUnavailable
 
 FAST = {"reconnect_wait": 0.1, "request_timeout": 2.0, "pull_wait": 0.2, "ack_wait": 2.0}
 
 
 @dataclass
 class Recorder:
+    """A node's EventSink: records the purges, versions and drops that reach it."""
+
     events: list[InvalidationEvent] = field(default_factory=list)
     versions: list[tuple[str, int]] = field(default_factory=list)
+    gaps: int = 0
     fail_once: set[str] = field(default_factory=set)
 
-    async def apply(self, event: InvalidationEvent) -> None:
+    async def apply_event(self, event: InvalidationEvent) -> None:
         if event.id in self.fail_once:
             self.fail_once.discard(event.id)
             raise RuntimeError("disk busy")
-        self.events.append(event)
+        if event.kind == "version" and event.prefix is not None:
+            self.versions.append((event.prefix, event.version))
+        else:
+            self.events.append(event)
 
-    async def on_version(self, prefix: str, version: int) -> None:
+    async def apply_version(self, prefix: str, version: int) -> None:
         self.versions.append((prefix, version))
+
+    async def drop_everything(self) -> None:
+        self.gaps += 1
 
     def ids(self) -> list[str]:
         return [e.id for e in self.events]
@@ -60,8 +64,7 @@ async def make_node(nats_server: NatsServer) -> AsyncIterator[MakeNode]:
         cp = ControlPlane(
             [nats_server.url],
             name,
-            apply=rec.apply,
-            on_version=rec.on_version,
+            sink=rec,
             clock=FakeClock(),
             **{**FAST, **kw},
         )
@@ -84,12 +87,11 @@ async def test_purge_reaches_the_other_node_in_order_exactly_once(make_node: Mak
     events = [purge("a", f"/p/{i}") for i in range(5)]
     seqs = [await a.submit(e) for e in events]
     assert seqs == sorted(seqs) and None not in seqs
-    assert ra.ids() == [e.id for e in events]  # applied locally before submit returned
     await until(lambda: len(rb.events) >= 5, what="b applied 5 events")
     assert rb.ids() == [e.id for e in events]
     await until(lambda: a.status()["last_applied_seq"] == seqs[-1], what="a acked its own")
     await until(lambda: b.status()["last_applied_seq"] == seqs[-1], what="b acked")
-    assert ra.ids() == [e.id for e in events]  # a's own events came back: not applied twice
+    assert ra.ids() == []  # a applied its own before submitting: not again when they came back
     assert rb.ids() == [e.id for e in events]
     assert rb.events[0].urls == ("/p/0",) and rb.events[0].origin_node == "a"
 
@@ -154,8 +156,13 @@ async def test_version_bumps_are_distinct_and_a_new_node_loads_the_table(
     assert sorted(rc.versions) == [("/img/", 42), ("/static/", 10)]
     assert c.versions() == {"/static/": 10, "/img/": 42}
     await until(lambda: rb.versions[-1:] == [("/img/", 42)], what="b got the /img/ bump")
-    assert max(v for p, v in ra.versions if p == "/static/") == 10
-    assert ra.events == rb.events == rc.events == []  # version events go to on_version
+    await until(lambda: a.versions().get("/static/") == 10, what="a knows the last bump")
+    # a node's own bumps never come back to it (its caller applies them); of the other's,
+    # those below what it has already are skipped
+    mine, theirs = {x.version for x in bumps[:5]}, {x.version for x in bumps[5:]}
+    assert {v for p, v in ra.versions if p == "/static/"} <= theirs
+    assert {v for p, v in rb.versions if p == "/static/"} <= mine
+    assert ra.events == rb.events == rc.events == []  # no purges: versions only
 
 
 async def test_applied_by_reports_ack_floors(make_node: MakeNode) -> None:
@@ -174,7 +181,7 @@ async def test_applied_by_reports_ack_floors(make_node: MakeNode) -> None:
 async def test_losing_nats_keeps_local_purges_and_catches_up(
     make_node: MakeNode, nats_server: NatsServer
 ) -> None:
-    (a, ra), (b, rb) = await make_node("a"), await make_node("b")
+    (a, _), (b, rb) = await make_node("a"), await make_node("b")
     first = purge("a", "/1")
     await a.submit(first)
     await until(lambda: rb.ids() == [first.id])
@@ -182,8 +189,7 @@ async def test_losing_nats_keeps_local_purges_and_catches_up(
     nats_server.stop(hard=True)
     await until(lambda: not a.status()["connected"], what="a notices NATS is gone")
     offline = purge("a", "/while-away")
-    assert await a.submit(offline) is None  # applied here, queued for the stream
-    assert ra.ids()[-1] == offline.id
+    assert await a.submit(offline) is None  # queued for the stream
     status = a.status()
     assert status["outbox"] == 1 and status["last_error"]
     with pytest.raises(ControlPlaneUnavailable):
@@ -222,42 +228,28 @@ async def test_a_node_that_missed_expired_events_drops_its_cache(
         await nc.jetstream().purge_stream("EDGE_INVALIDATIONS")
     finally:
         await nc.close()
-    gaps: list[str] = []
-
-    async def on_gap() -> None:
-        gaps.append("gap")
-
-    b2, rb2 = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    b2, rb2 = await make_node("b", start=False, state_path=state)
     assert await b2.start(within=10)
-    assert gaps == ["gap"] and rb2.ids() == []
+    assert rb2.gaps == 1 and rb2.ids() == []
 
 
 async def test_no_gap_when_nothing_was_lost(make_node: MakeNode, tmp_path: Any) -> None:
-    gaps: list[str] = []
-
-    async def on_gap() -> None:
-        gaps.append("gap")
-
     state = str(tmp_path / "b-state.json")
-    (a, _), (b, _) = await make_node("a"), await make_node("b", on_gap=on_gap, state_path=state)
+    (a, _), (b, rb) = await make_node("a"), await make_node("b", state_path=state)
     seq = await a.submit(purge("a", "/x"))
     await until(lambda: b.status()["last_applied_seq"] == seq, what="b applied /x")
     await b.close()
-    b2, _ = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    b2, rb2 = await make_node("b", start=False, state_path=state)
     assert await b2.start(within=10)
-    assert gaps == []
+    assert rb.gaps == rb2.gaps == 0
 
 
 async def test_a_node_that_joined_an_empty_stream_still_detects_a_gap(
     make_node: MakeNode, nats_server: NatsServer, tmp_path: Any
 ) -> None:
-    gaps: list[str] = []
-
-    async def on_gap() -> None:
-        gaps.append("gap")
-
     state = str(tmp_path / "b-state.json")
-    (a, _), (b, _) = await make_node("a"), await make_node("b", on_gap=on_gap, state_path=state)
+    (a, _), (b, rb) = await make_node("a"), await make_node("b", state_path=state)
+    assert rb.gaps == 0
     await b.close()  # joined and caught up with nothing to apply: it may have cached since
     for i in range(3):  # purged while b is away...
         assert await a.publish(purge("a", f"/lost/{i}")) is not None
@@ -266,6 +258,6 @@ async def test_a_node_that_joined_an_empty_stream_still_detects_a_gap(
         await nc.jetstream().purge_stream("EDGE_INVALIDATIONS")
     finally:
         await nc.close()
-    b2, _ = await make_node("b", start=False, on_gap=on_gap, state_path=state)
+    b2, rb2 = await make_node("b", start=False, state_path=state)
     assert await b2.start(within=10)
-    assert gaps == ["gap"]
+    assert rb2.gaps == 1

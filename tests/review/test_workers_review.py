@@ -11,10 +11,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.clock import FakeClock
-from edge.cluster.coordinator import Coordinator
+from edge.cluster.coordinator import Applier, Coordinator
 from edge.cluster.events import purge_event, version_event
+from edge.invalidation.versions import VersionTable
 from edge.runtime.workers import WorkerLink, WorkerRole
-from edge.store.index import VersionTable
 
 TOKEN = "review-token-0123456789abcdef"
 
@@ -45,14 +45,13 @@ class Peer:
 
 def leader(tmp_path: Path, *, peer_up: bool) -> tuple[Coordinator, str]:
     sockets = (str(tmp_path / "w0.sock"), str(tmp_path / "w1.sock"))
-    coord = Coordinator(
+    applier = Applier(
         name="n",
         invalidator=SimpleNamespace(purge=_noop_purge),  # type: ignore[arg-type]
         versions=VersionTable(None),
-        clock=FakeClock(),
+        link=WorkerLink(WorkerRole(0, 2, sockets), TOKEN),
     )
-    coord.link = WorkerLink(WorkerRole(0, 2, sockets), TOKEN)
-    return coord, sockets[1]
+    return Coordinator(applier=applier, clock=FakeClock()), sockets[1]
 
 
 async def _noop_purge(*_a: Any, **_k: Any) -> int:
@@ -75,9 +74,9 @@ async def test_a_cluster_event_a_worker_missed_is_not_acknowledged(tmp_path: Pat
     clock = FakeClock()
     try:
         with pytest.raises(Exception):  # noqa: B017 - any error makes ControlPlane retry
-            await coord.apply_event(purge_event("other", clock, urls=["/x"]))
+            await coord.applier.apply_event(purge_event("other", clock, urls=["/x"]))
         with pytest.raises(Exception):  # noqa: B017
-            await coord.apply_event(version_event("other", clock, "/static/", 3))
+            await coord.applier.apply_event(version_event("other", clock, "/static/", 3))
     finally:
         assert coord.link is not None
         await coord.link.close()
