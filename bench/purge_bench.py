@@ -1,6 +1,6 @@
 """Purge and version-bump costs: ``python -m bench.purge_bench``.
 
-* index 200,000 entries through ``IndexedStore`` over ``SimpleMemoryStore``,
+* index 200,000 entries through ``IndexedStore`` over a memory-only ``TieredStore``,
   then purge the 10,000 under one prefix (the prefix is a range query on
   the sorted URLs, not a scan);
 * bump a prefix's version over 1,000,000 indexed URLs and over 10: the bump
@@ -15,11 +15,13 @@ import time
 
 from edge.clock import FakeClock
 from edge.invalidation.purge import Invalidator
+from edge.invalidation.versions import VersionTable
 from edge.models import Entry
 from edge.policy.keys import primary_key
 from edge.store.base import SpooledBody
-from edge.store.index import CacheIndex, IndexedStore, VersionTable
-from edge.store.simple import SimpleMemoryStore
+from edge.store.index import CacheIndex, IndexedStore
+from edge.store.memory import MemoryTier
+from edge.store.tiered import TieredStore
 
 NOW = 1_769_817_600.0
 BODY = b"x" * 16
@@ -51,7 +53,8 @@ def path_of(i: int) -> str:
 
 async def purge_bench(total: int = 200_000) -> None:
     index = CacheIndex()
-    store = IndexedStore(SimpleMemoryStore(max_objects=total), index)
+    memory = MemoryTier(max_bytes=1 << 31, max_object_bytes=1 << 20)  # holds all of them
+    store = IndexedStore(TieredStore(memory, None), index)
     inv = Invalidator(store, index, lambda s, h, t: primary_key(s, h, t), clock=FakeClock(NOW + 1))
     t0 = time.perf_counter()
     for i in range(total):

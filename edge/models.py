@@ -79,9 +79,6 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     # so that a 304 without it recomputes the same lifetime (edge.policy)
     targeted: str | None = None
 
-    def header_multidict(self) -> Headers:
-        return CIMultiDict(self.headers)
-
 
 class BodySource:
     """Where a response body comes from; a front renders each kind its own way."""

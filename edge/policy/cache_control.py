@@ -48,10 +48,6 @@ class CacheControl:
     min_fresh: float | None = None
     only_if_cached: bool = False
 
-    @property
-    def empty(self) -> bool:
-        return self == EMPTY
-
 
 EMPTY = CacheControl()
 

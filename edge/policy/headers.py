@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Iterable
 from email.utils import formatdate
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -35,13 +34,6 @@ HOP_BY_HOP: frozenset[str] = frozenset(
 
 #: RFC 9111 §1.2.2: a delta-seconds too large to represent becomes 2^31.
 DELTA_MAX = 2147483648
-
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
-def is_token(value: str) -> bool:
-    """RFC 9110 §5.6.2 token."""
-    return bool(_TOKEN_RE.match(value))
 
 
 def split_list(value: str) -> list[str]:
@@ -75,11 +67,6 @@ def split_list(value: str) -> list[str]:
     return out
 
 
-def field_values(headers: AnyHeaders, name: str) -> list[str]:
-    """All field lines of ``name`` (RFC 9110 §5.3: they combine as one list)."""
-    return headers.getall(name, [])
-
-
 def combined(headers: AnyHeaders, name: str) -> str | None:
     """The field lines of ``name`` joined with ", ", or None when absent."""
     values = headers.getall(name, None)
@@ -97,12 +84,6 @@ def strip_hop_by_hop(headers: AnyHeaders) -> CIMultiDict[str]:
     for value in headers.getall("connection", ()):
         drop.update(m.lower() for m in split_list(value))
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
-
-
-def without(pairs: Iterable[tuple[str, str]], names: Iterable[str]) -> CIMultiDict[str]:
-    """Copy of ``pairs`` without the (case-insensitive) ``names``."""
-    drop = {n.lower() for n in names}
-    return CIMultiDict((k, v) for k, v in pairs if k.lower() not in drop)
 
 
 def age_value(seconds: float) -> str:

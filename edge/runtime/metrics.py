@@ -13,10 +13,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from edge.runtime.stats import Stats
+from edge.store.base import StatValue, tier_figure
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-StoreStats = Callable[[], Mapping[str, int | float | bool | str]]
+StoreStats = Callable[[], Mapping[str, StatValue]]
 
 # Stats field -> (metric name without the edge_ prefix and _total suffix, help)
 _COUNTERS: tuple[tuple[str, str, str], ...] = (
@@ -53,7 +54,7 @@ class EdgeCollector(Collector):
             yield from _tier_metrics(self._store_stats())
 
 
-def _tier_metrics(raw: Mapping[str, int | float | bool | str]) -> Iterator[Metric]:
+def _tier_metrics(raw: Mapping[str, StatValue]) -> Iterator[Metric]:
     """``<tier>_objects`` / ``<tier>_bytes`` as labelled gauges; other numbers as-is."""
     objects = GaugeMetricFamily("edge_store_objects", "Objects held per tier", labels=["tier"])
     used = GaugeMetricFamily("edge_store_bytes", "Bytes held per tier", labels=["tier"])
@@ -61,13 +62,12 @@ def _tier_metrics(raw: Mapping[str, int | float | bool | str]) -> Iterator[Metri
     for name, value in sorted(raw.items()):
         if isinstance(value, str):
             continue
-        tier, _, what = name.partition("_")
-        if what == "objects":
-            objects.add_metric([tier], float(value))
-        elif what == "bytes":
-            used.add_metric([tier], float(value))
-        else:
+        figure = tier_figure(name)
+        if figure is None:
             extra.append(GaugeMetricFamily(f"edge_store_{name}", f"store: {name}", value=value))
+        else:
+            tier, what = figure
+            (objects if what == "objects" else used).add_metric([tier], float(value))
     yield objects
     yield used
     yield from extra
@@ -77,12 +77,6 @@ def make_registry(stats: Stats, store_stats: StoreStats | None = None) -> Collec
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(stats, store_stats))
     return registry
-
-
-def store_stats_of(store: object) -> StoreStats | None:
-    """The store's ``stats()`` method when it has one (the tiered store does)."""
-    method = getattr(store, "stats", None)
-    return method if callable(method) else None
 
 
 def render(registry: CollectorRegistry) -> bytes:

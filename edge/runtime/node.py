@@ -25,14 +25,16 @@ from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Coordinator
 from edge.cluster.parents import ParentSet, ParentSpec
 from edge.config import Config
+from edge.errors import VersionPersistError
 from edge.invalidation.purge import Invalidator
+from edge.invalidation.versions import VersionTable
 from edge.origin.client import OriginClient, Upstream, make_session
 from edge.policy.options import PolicyOptions
-from edge.runtime.metrics import make_registry, store_stats_of
+from edge.runtime.metrics import make_registry
 from edge.runtime.stats import Stats
 from edge.runtime.workers import WorkerLink, WorkerRole
-from edge.store.base import Store
-from edge.store.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
+from edge.store.base import CacheStore
+from edge.store.index import CacheIndex, IndexedStore
 from edge.store.tiered import TieredStore, build_store
 
 log = logging.getLogger("edge.node")
@@ -175,7 +177,7 @@ async def open_node(
     cfg: Config,
     *,
     clock: Clock | None = None,
-    store: Store | None = None,
+    store: CacheStore | None = None,
     role: WorkerRole | None = None,
 ) -> AsyncIterator[Node]:
     """Build a node (or one worker of it: ``role``) and tear it down afterwards."""
@@ -205,7 +207,7 @@ async def open_node(
         clock=clock,
         opts=opts,
         stats=stats,
-        spool_dir=lambda: getattr(store, "spool_dir", None),
+        spool_dir=lambda: indexed.spool_dir,
         mem_limit=cfg.cache.memory.max_object_bytes,
         hit_for_miss=cfg.cache.hit_for_miss,
         max_background=cfg.cache.max_revalidations,
@@ -255,7 +257,7 @@ async def open_node(
             index=index,
             versions=versions,
             invalidator=invalidator,
-            registry=make_registry(stats, store_stats_of(indexed)),
+            registry=make_registry(stats, indexed.stats),
             coordinator=coordinator,
             parents=parents,
         )

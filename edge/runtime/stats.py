@@ -25,5 +25,10 @@ class Stats:
 
     @property
     def hit_ratio(self) -> float:
-        looked = self.hits + self.misses + self.stale
-        return (self.hits + self.stale) / looked if looked else 0.0
+        return hit_ratio(self.hits, self.misses, self.stale)
+
+
+def hit_ratio(hits: int, misses: int, stale: int) -> float:
+    """(hits + stale) / (hits + stale + misses); 0 before the first lookup."""
+    looked = hits + misses + stale
+    return (hits + stale) / looked if looked else 0.0

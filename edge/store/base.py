@@ -84,6 +84,17 @@ class HitShortcut(Protocol):
 
 
 StatValue = int | float | bool | str
+TIER_FIGURES = ("objects", "bytes")
+
+
+def tier_figure(name: str) -> tuple[str, str] | None:
+    """``(tier, figure)`` for a per-tier count in :meth:`Maintenance.stats`, else None.
+
+    ``"memory_bytes"`` is ``("memory", "bytes")``; budgets (``memory_max_bytes``)
+    and other figures are not per-tier counts.
+    """
+    tier, _, figure = name.partition("_")
+    return (tier, figure) if figure in TIER_FIGURES else None
 
 
 class Maintenance(Protocol):
@@ -98,7 +109,8 @@ class Maintenance(Protocol):
         ...
 
     def stats(self) -> dict[str, StatValue]:
-        """Objects, bytes and budgets per tier."""
+        """Objects, bytes and budgets per tier (``<tier>_objects``, ``<tier>_bytes``: see
+        :func:`tier_figure`), and the tiers' other figures."""
         ...
 
     @property

@@ -1,19 +1,12 @@
-"""The disk tier: one typed adapter over ``diskcache`` (the only module importing it).
+"""The disk tier: one typed adapter over ``diskcache`` (only it and its row format import it).
 
 Layout under ``directory``::
 
     objects/   the diskcache Cache: SQLite rows plus one file per body
     tmp/       spool files (same filesystem, so ``put`` can rename them in)
 
-Rows (diskcache keys are strings, values never pickled):
-
-* ``"i\\0<key>"`` -> msgpack list of the variant names of a primary key (tag ``"i"``);
-* ``"v\\0<key>\\0<variant>"`` -> a body file plus the msgpack ``Entry`` in the
-  row's value column (tag ``"v"``), written by :class:`_EdgeDisk`.
-
-``_EdgeDisk.store`` renames the spool into the file diskcache would have
-written and returns diskcache's own ``(size, mode, filename, value)``, so
-diskcache's size accounting and LRU culling cover the body files.
+The rows and the ``diskcache.Disk`` subclass that writes them are in
+:mod:`edge.store.disk_format`.
 
 Crash safety: the body file is complete (renamed) before the row that names
 it commits, and index and row change in one SQLite transaction. A row whose
@@ -42,7 +35,8 @@ import msgspec
 
 from edge.clock import Clock
 from edge.models import Entry, FileBody
-from edge.store.base import SpooledBody
+from edge.store.base import SpooledBody, StatValue
+from edge.store.disk_format import EdgeDisk, Record, Row, index_key, variant_key
 from edge.store.memory import same_body
 
 log = logging.getLogger("edge.store")
@@ -51,54 +45,6 @@ T = TypeVar("T")
 
 _FATAL_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 _SPOOL_MAX_AGE = 3600.0  # seconds; older spool files are leftovers of a crash
-
-
-class _Record:
-    """A variant row to write: metadata plus the body file to move (or link) in."""
-
-    __slots__ = ("meta", "source", "link", "filename")
-
-    def __init__(self, meta: bytes, source: str, link: bool = False) -> None:
-        self.meta = meta
-        self.source = source
-        self.link = link  # hard-link (metadata update) instead of rename
-        self.filename: str | None = None  # set once the file is in place
-
-
-class _Row:
-    """A variant row read back: raw metadata and the body file's relative name."""
-
-    __slots__ = ("meta", "filename")
-
-    def __init__(self, meta: bytes, filename: str) -> None:
-        self.meta = meta
-        self.filename = filename
-
-
-class _EdgeDisk(diskcache.Disk):  # type: ignore[misc]
-    place: Callable[[str, str, bool], int]  # set by DiskTier: (source, dest, link) -> size
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
-        if isinstance(value, _Record):
-            filename, full_path = self.filename(key, value)
-            os.makedirs(os.path.dirname(full_path), exist_ok=True)
-            size = self.place(value.source, full_path, value.link)
-            value.filename = filename
-            return size, diskcache.core.MODE_BINARY, filename, sqlite3.Binary(value.meta)
-        return super().store(value, read, key)
-
-    def fetch(self, mode: int, filename: str, value: Any, read: bool) -> Any:
-        if mode == diskcache.core.MODE_BINARY and value is not None:
-            return _Row(bytes(value), filename)
-        return super().fetch(mode, filename, value, read)
-
-
-def _index_key(key: str) -> str:
-    return "i\0" + key
-
-
-def _variant_key(key: str, variant: str) -> str:
-    return f"v\0{key}\0{variant}"
 
 
 class DiskTier:
@@ -126,7 +72,7 @@ class DiskTier:
             self._sweep_spool()
             self._cache = diskcache.Cache(
                 self.data_dir,
-                disk=_EdgeDisk,
+                disk=EdgeDisk,
                 size_limit=max_bytes,
                 cull_limit=10,
                 eviction_policy="least-recently-used",
@@ -186,7 +132,7 @@ class DiskTier:
     async def remove_all(self) -> int:
         return await self._run(self._clear_sync, 0)
 
-    def stats(self) -> dict[str, int | float | bool | str]:
+    def stats(self) -> dict[str, StatValue]:
         return {
             "disk_rows": self._rows,
             "disk_bytes": self._volume,
@@ -242,7 +188,7 @@ class DiskTier:
         entries: list[Entry] = []
         gone: list[str] = []
         for name in names:
-            entry = self._checked(self._cache.get(_variant_key(key, name)))
+            entry = self._checked(self._cache.get(variant_key(key, name)))
             if entry is None:
                 gone.append(name)
             else:
@@ -252,7 +198,7 @@ class DiskTier:
         return entries
 
     def _open_sync(self, entry: Entry) -> FileBody | None:
-        row = self._cache.get(_variant_key(entry.key, entry.variant))
+        row = self._cache.get(variant_key(entry.key, entry.variant))
         stored = self._decode(row)
         if stored is None or not same_body(stored, entry):
             return None
@@ -283,7 +229,7 @@ class DiskTier:
         if os.stat(source).st_size != entry.body_size:
             log.warning("refusing %s: body is not %d bytes", entry.url, entry.body_size)
             return False
-        record = _Record(self._encode(entry), source)
+        record = Record(self._encode(entry), source)
         key, variant = entry.key, entry.variant
         cache = self._cache
         try:
@@ -291,10 +237,10 @@ class DiskTier:
                 names = self._read_index(key)
                 if variant not in names:
                     while len(names) >= self.max_variants:
-                        cache.delete(_variant_key(key, names.pop(0)))
+                        cache.delete(variant_key(key, names.pop(0)))
                     names.append(variant)
-                    cache.set(_index_key(key), self._encode(names), tag="i")
-                cache.set(_variant_key(key, variant), record, tag="v")
+                    cache.set(index_key(key), self._encode(names), tag="i")
+                cache.set(variant_key(key, variant), record, tag="v")
         except BaseException:
             if record.filename is not None:  # placed, but its row never committed
                 _unlink(os.path.join(self.data_dir, record.filename))
@@ -306,7 +252,7 @@ class DiskTier:
         return True
 
     def _update_sync(self, entry: Entry) -> bool:
-        vkey = _variant_key(entry.key, entry.variant)
+        vkey = variant_key(entry.key, entry.variant)
         cache = self._cache
         with cache.transact():
             row = cache.get(vkey)
@@ -315,7 +261,7 @@ class DiskTier:
                 return False
             # diskcache deletes the old file of a replaced row; a hard link
             # keeps the body (same inode) under the new row's file name.
-            record = _Record(self._encode(entry), os.path.join(self.data_dir, row.filename), True)
+            record = Record(self._encode(entry), os.path.join(self.data_dir, row.filename), True)
             try:
                 cache.set(vkey, record, tag="v")
             except FileNotFoundError:
@@ -327,12 +273,12 @@ class DiskTier:
         with cache.transact():
             names = self._read_index(key)
             targets = list(names) if variant is None else [variant]
-            removed = {name for name in targets if cache.delete(_variant_key(key, name))}
+            removed = {name for name in targets if cache.delete(variant_key(key, name))}
             remaining = [name for name in names if name not in targets]
             if remaining:
-                cache.set(_index_key(key), self._encode(remaining), tag="i")
+                cache.set(index_key(key), self._encode(remaining), tag="i")
             else:
-                cache.delete(_index_key(key))
+                cache.delete(index_key(key))
         self._refresh()
         return removed
 
@@ -348,15 +294,15 @@ class DiskTier:
         with cache.transact():
             names = self._read_index(key)
             for name in gone:
-                vkey = _variant_key(key, name)
+                vkey = variant_key(key, name)
                 if self._checked(cache.get(vkey)) is None:
                     cache.delete(vkey)
                     if name in names:
                         names.remove(name)
             if names:
-                cache.set(_index_key(key), self._encode(names), tag="i")
+                cache.set(index_key(key), self._encode(names), tag="i")
             else:
-                cache.delete(_index_key(key))
+                cache.delete(index_key(key))
 
     def _entries_sync(self) -> list[Entry]:
         entries: list[Entry] = []
@@ -372,18 +318,18 @@ class DiskTier:
         return entries
 
     def _read_index(self, key: str) -> list[str]:
-        raw = self._cache.get(_index_key(key))
+        raw = self._cache.get(index_key(key))
         if raw is None:
             return []
         try:
             return self._names.decode(raw)
         except (msgspec.DecodeError, TypeError):
             log.warning("dropping corrupt variant index of %r", key)
-            self._cache.delete(_index_key(key))
+            self._cache.delete(index_key(key))
             return []
 
     def _decode(self, row: object) -> Entry | None:
-        if not isinstance(row, _Row):
+        if not isinstance(row, Row):
             return None
         try:
             return self._entry.decode(row.meta)
@@ -393,7 +339,7 @@ class DiskTier:
     def _checked(self, row: object) -> Entry | None:
         """The row's entry if its metadata decodes and its body file is whole."""
         entry = self._decode(row)
-        if entry is None or not isinstance(row, _Row):
+        if entry is None or not isinstance(row, Row):
             return None
         try:
             size = os.stat(os.path.join(self.data_dir, row.filename)).st_size

@@ -1,11 +1,12 @@
-"""What the cache holds, indexed for purge; and the prefix versions.
+"""What the cache holds, indexed for purge.
 
 * :class:`CacheIndex` maps URLs (sorted, so a prefix is a range query), tags
   and origins to the stored keys, so a purge never scans the cache.
-* :class:`IndexedStore` wraps any :class:`~edge.store.base.Store` and keeps
-  the index in step with ``put``/``update``/``remove``.
-* :class:`VersionTable` holds prefix → version for versioned invalidation,
-  persisted to ``<cache-dir>/versions.json``.
+* :class:`IndexedStore` wraps a :class:`~edge.store.base.CacheStore` and keeps
+  the index in step with ``put``/``update``/``remove``, refusing what a purge's
+  :class:`~edge.invalidation.tombstones.Tombstones` cover.
+
+The prefix versions live in :mod:`edge.invalidation.versions`.
 
 The index is a superset of the store: a tier may evict without telling it.
 That is harmless (purging a gone key removes nothing) and self-healing (a
@@ -14,22 +15,17 @@ lookup that finds nothing drops the key; see :meth:`IndexedStore.variants`).
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import os
 from collections import Counter
-from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import msgspec
 from sortedcontainers import SortedDict
 
+from edge.invalidation.tombstones import Tombstones
 from edge.models import BodySource, Entry
 from edge.policy.keys import url_of_key
-from edge.store.base import SpooledBody, Store
-
-log = logging.getLogger("edge.index")
+from edge.store.base import CacheStore, SpooledBody, StatValue
 
 Ident = tuple[str, str]  # (primary key, variant)
 
@@ -155,74 +151,11 @@ class CacheIndex:
                     del self._tags[tag]
 
 
-class Tombstones:
-    """When things were purged, so a fill that began before the purge is not stored after it.
-
-    A fill sends its request, the purge runs, then the fill completes and
-    calls ``put``: without this the purged content would come back. An entry
-    whose ``request_time`` is earlier than a matching purge is refused. Kept
-    for ``keep`` seconds (longer fills lose the protection) and at most
-    ``max_prefixes`` prefix and tag purges (the oldest are forgotten first).
-    """
-
-    def __init__(self, keep: float = 3600.0, max_prefixes: int = 1024) -> None:
-        self.keep = keep
-        self.max_prefixes = max_prefixes
-        self._keys: dict[str, float] = {}
-        self._prefixes: dict[str, float] = {}
-        self._tags: dict[str, float] = {}
-        self._all = float("-inf")
-
-    def purged(
-        self,
-        now: float,
-        *,
-        keys: Iterable[str] = (),
-        prefixes: Iterable[str] = (),
-        tags: Iterable[str] = (),
-        everything: bool = False,
-    ) -> None:
-        self._prune(now)
-        if everything:
-            self._all = now
-        for key in keys:
-            self._keys[key] = now
-        for table, names in ((self._prefixes, prefixes), (self._tags, tags)):
-            for name in names:
-                table.pop(name, None)  # re-inserted last: dicts keep insertion order
-                table[name] = now
-                if len(table) > self.max_prefixes:
-                    del table[next(iter(table))]
-
-    def refuses(self, entry: Entry) -> bool:
-        t = entry.request_time
-        if t < self._all or t < self._keys.get(entry.key, float("-inf")):
-            return True
-        if any(t < self._tags.get(tag, float("-inf")) for tag in entry.tags):
-            return True
-        if self._prefixes:
-            url = url_of_key(entry.key)
-            return any(t < when and url.startswith(p) for p, when in self._prefixes.items())
-        return False
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.keep
-        for table in (self._keys, self._prefixes, self._tags):
-            for name in [n for n, when in table.items() if when < horizon]:
-                del table[name]
-
-
 class IndexedStore:
-    """A :class:`Store` that keeps a :class:`CacheIndex` in step with the inner store.
-
-    Optional capabilities of the inner store are passed through explicitly:
-    ``remove_all``, ``stats``, ``tier_of``, ``lookup_sync``, ``spool_dir``,
-    ``close``, and ``iter_entries`` (the disk tier's metadata, for
-    :meth:`rebuild`).
-    """
+    """A :class:`CacheStore` that keeps a :class:`CacheIndex` in step with the inner store."""
 
     def __init__(
-        self, inner: Store, index: CacheIndex, tombstones: Tombstones | None = None
+        self, inner: CacheStore, index: CacheIndex, tombstones: Tombstones | None = None
     ) -> None:
         self.inner = inner
         self.index = index
@@ -273,52 +206,37 @@ class IndexedStore:
         self.index.discard(key, variant)
         return removed
 
-    # -- pass-through extras ------------------------------------------------------
+    # -- the hit path's shortcut, passed through ----------------------------------
+    def lookup_sync(self, key: str) -> Sequence[Entry] | None:
+        return self.inner.lookup_sync(key)
+
+    def body_sync(self, entry: Entry) -> bytes | None:
+        return self.inner.body_sync(entry)
+
+    def tier_of(self, entry: Entry) -> str | None:
+        return self.inner.tier_of(entry)
+
+    # -- maintenance ----------------------------------------------------------------
+    def iter_entries(self) -> AsyncIterator[Entry]:
+        return self.inner.iter_entries()
+
     async def remove_all(self) -> int:
-        """Empty every tier. Uses the inner store's ``remove_all`` when it has one."""
-        inner_remove_all = getattr(self.inner, "remove_all", None)
-        if inner_remove_all is not None:
-            count = int(await inner_remove_all())
-        else:
-            count = 0
-            for key in self.index.all_keys():
-                count += await self.inner.remove(key)
+        """Empty every tier and the index."""
+        count = await self.inner.remove_all()
         self.index.clear()
         return count
 
-    def stats(self) -> dict[str, int | float | bool | str]:
-        inner_stats = getattr(self.inner, "stats", None)
-        out: dict[str, int | float | bool | str] = dict(inner_stats()) if inner_stats else {}
+    def stats(self) -> dict[str, StatValue]:
+        out = dict(self.inner.stats())
         out["indexed_entries"] = len(self.index)
         return out
 
-    def tier_of(self, entry: Entry) -> str | None:
-        inner_tier_of = getattr(self.inner, "tier_of", None)
-        return str(inner_tier_of(entry)) if inner_tier_of is not None else None
-
-    def body_sync(self, entry: Entry) -> bytes | None:
-        inner_body = getattr(self.inner, "body_sync", None)
-        if inner_body is None:
-            return None
-        body: bytes | None = inner_body(entry)
-        return body
-
-    def lookup_sync(self, key: str) -> Sequence[Entry] | None:
-        inner_lookup = getattr(self.inner, "lookup_sync", None)
-        if inner_lookup is None:
-            return None
-        found: Sequence[Entry] | None = inner_lookup(key)
-        return found
-
     @property
     def spool_dir(self) -> str | None:
-        spool: str | None = getattr(self.inner, "spool_dir", None)
-        return spool
+        return self.inner.spool_dir
 
     async def close(self) -> None:
-        inner_close = getattr(self.inner, "close", None)
-        if inner_close is not None:
-            await inner_close()
+        await self.inner.close()
 
     async def rebuild(self, entries: AsyncIterable[Entry] | None = None) -> int:
         """Index ``entries`` (default: the inner store's ``iter_entries()``); returns the count.
@@ -326,135 +244,8 @@ class IndexedStore:
         A node restarted on its cache dir calls this before serving, so what
         the disk tier kept can be purged by prefix and tag.
         """
-        if entries is None:
-            iter_entries = getattr(self.inner, "iter_entries", None)
-            if iter_entries is None:
-                return 0
-            entries = iter_entries()
-        assert entries is not None
         count = 0
-        async for entry in entries:
+        async for entry in self.inner.iter_entries() if entries is None else entries:
             self.index.add(entry)
             count += 1
         return count
-
-
-class VersionPersistError(Exception):
-    """The version table could not be written; the bump holds in memory only."""
-
-
-class VersionTable:
-    """Prefix → version, for versioned invalidation (DESIGN.md §4).
-
-    :meth:`version_for` runs on every request: it tries each distinct prefix
-    length, longest first, with one dict lookup each, so its cost depends on
-    how many lengths are configured, never on the number of entries.
-    """
-
-    def __init__(self, path: str | None, versions: dict[str, int] | None = None) -> None:
-        self.path = path
-        self._versions: dict[str, int] = dict(versions or {})
-        self._lengths: tuple[int, ...] = ()
-        self._lock = asyncio.Lock()
-        self._reindex()
-
-    @classmethod
-    def load(cls, path: str) -> VersionTable:
-        """Read ``path`` (a missing file is an empty table). Blocking: call at start-up."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            return cls(path)
-        except (OSError, ValueError) as exc:
-            raise VersionPersistError(f"cannot read the version table {path}: {exc}") from exc
-        raw = data.get("versions") if isinstance(data, dict) else None
-        if not isinstance(raw, dict):
-            raise VersionPersistError(f'{path}: expected {{"versions": {{prefix: n}}}}')
-        versions = {
-            p: v
-            for p, v in raw.items()
-            if isinstance(p, str) and isinstance(v, int) and not isinstance(v, bool)
-        }
-        return cls(path, versions)
-
-    @classmethod
-    async def open(cls, cache_dir: str) -> VersionTable:
-        return await asyncio.to_thread(cls.load, os.path.join(cache_dir, "versions.json"))
-
-    def version_for(self, path: str) -> int:
-        """The version of the longest bumped prefix of ``path``; 0 when none matches."""
-        versions = self._versions
-        n = len(path)
-        for length in self._lengths:
-            if length <= n:
-                v = versions.get(path[:length])
-                if v is not None:
-                    return v
-        return 0
-
-    def get(self, prefix: str) -> int:
-        return self._versions.get(prefix, 0)
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(self._versions)
-
-    def __len__(self) -> int:
-        return len(self._versions)
-
-    async def bump(self, prefix: str) -> int:
-        """Make everything under ``prefix`` unreachable at once: O(1), then persisted."""
-        version = self._versions.get(prefix, 0) + 1
-        self._set(prefix, version)
-        await self._persist()
-        return version
-
-    async def apply(self, prefix: str, version: int) -> int:
-        """Adopt a version learnt elsewhere (cluster replication): the larger wins."""
-        current = self._versions.get(prefix, 0)
-        if version > current:
-            self._set(prefix, version)
-            await self._persist()
-            return version
-        return current
-
-    def _set(self, prefix: str, version: int) -> None:
-        is_new = prefix not in self._versions
-        self._versions[prefix] = version
-        if is_new:
-            self._reindex()
-
-    def _reindex(self) -> None:
-        # swapped in whole: a reader never sees a half-built tuple
-        self._lengths = tuple(sorted({len(p) for p in self._versions}, reverse=True))
-
-    async def _persist(self) -> None:
-        if self.path is None:
-            return
-        async with self._lock:  # the snapshot taken last is the one written last
-            data = {"versions": self.snapshot()}
-            try:
-                await asyncio.to_thread(_atomic_write_json, self.path, data)
-            except OSError as exc:
-                log.error("version table not persisted to %s: %s", self.path, exc)
-                raise VersionPersistError(
-                    f"the version was bumped in memory but {self.path} could not be written: "
-                    f"{exc}; it will be lost on restart"
-                ) from exc
-
-
-def _atomic_write_json(path: str, data: object) -> None:
-    """Write, fsync, rename, fsync the directory: a crash leaves the old or the new file."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,8 +1,8 @@
 """The memory tier: hot entries and their bodies, inside a strict byte budget.
 
 Every object is charged its body length plus an estimate of its metadata
-(:func:`charge_of`), and the sum of the charges never exceeds ``max_bytes``
-(LESSONS: "count every byte against the budget"). Eviction is delegated to an
+(:func:`charge_of`), and the sum of the charges never exceeds ``max_bytes``:
+every byte counts against the budget. Eviction is delegated to an
 :class:`edge.store.eviction.EvictionPolicy` keyed by ``(key, variant)``.
 
 Everything here is synchronous and cheap (the hit path); the ``async``
@@ -94,6 +94,15 @@ class MemoryTier:
         if obj is None or not same_body(obj.entry, entry):
             return None
         return obj.body
+
+    async def admitted_bytes(self, body: SpooledBody) -> bytes | None:
+        """``body`` as bytes when this tier admits its size (a spool file is read in a
+        thread), else None; the spool file stays where it is."""
+        if body.data is not None:
+            return body.data
+        if body.path is None or not self.admits(body.size):
+            return None
+        return await asyncio.to_thread(_read_file, body.path)
 
     def is_partial(self, key: str) -> bool:
         return key in self._partial
@@ -198,9 +207,7 @@ class MemoryTier:
         return None if body is None else BytesBody(body)
 
     async def put(self, entry: Entry, body: SpooledBody) -> bool:
-        data = body.data
-        if data is None and body.path is not None and self.admits(body.size):
-            data = await asyncio.to_thread(_read_file, body.path)
+        data = await self.admitted_bytes(body)
         body.discard()
         if data is None:
             self.remove_sync(entry.key, entry.variant)

@@ -24,14 +24,13 @@ returns the memory answer, or None when the disk must be asked with
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Literal
 
 from edge.clock import Clock
 from edge.config import CacheConfig
 from edge.models import BodySource, BytesBody, Entry
-from edge.store.base import SpooledBody
+from edge.store.base import SpooledBody, StatValue
 from edge.store.disk import DiskTier
 from edge.store.memory import MemoryTier
 
@@ -101,9 +100,7 @@ class TieredStore:
         return BytesBody(data)
 
     async def put(self, entry: Entry, body: SpooledBody) -> bool:
-        data = body.data
-        if data is None and body.path is not None and self.memory.admits(body.size):
-            data = await asyncio.to_thread(_read_file, body.path)
+        data = await self.memory.admitted_bytes(body)
         if data is not None and len(data) == entry.body_size:
             in_memory = self.memory.put_sync(entry, data, partial=self._maybe_partial(entry))
         else:
@@ -140,8 +137,8 @@ class TieredStore:
             count = max(count, await self.disk.remove_all())
         return count
 
-    def stats(self) -> dict[str, int | float | bool | str]:
-        out: dict[str, int | float | bool | str] = {
+    def stats(self) -> dict[str, StatValue]:
+        out: dict[str, StatValue] = {
             "memory_objects": self.memory.object_count,
             "memory_bytes": self.memory.used_bytes,
             "memory_max_bytes": self.memory.max_bytes,
@@ -171,8 +168,3 @@ def build_store(cfg: CacheConfig, clock: Clock) -> TieredStore:
         DiskTier(cfg.dir, cfg.disk.max_bytes, clock, cfg.max_variants) if cfg.disk.enabled else None
     )
     return TieredStore(memory, disk)
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()

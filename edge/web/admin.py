@@ -9,27 +9,26 @@ OpenAPI document (``/openapi.json``) are built from one table, ``OPERATIONS``.
 
 from __future__ import annotations
 
-import hmac
 import importlib.metadata
-import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import msgspec
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.config import Config
-from edge.errors import ClientRequestError, ConfigError, EdgeError
+from edge.errors import ClientRequestError, EdgeError
 from edge.invalidation.purge import Invalidator
-from edge.runtime.metrics import CONTENT_TYPE, make_registry, render, store_stats_of
+from edge.invalidation.versions import VersionTable
+from edge.policy.entries import age_and_ttl
+from edge.runtime.metrics import CONTENT_TYPE, make_registry, render
 from edge.runtime.node import Node
+from edge.runtime.stats import hit_ratio
 from edge.runtime.workers import FANOUT_HEADER, VERSION_HEADER
-from edge.store.index import CacheIndex, IndexedStore, VersionPersistError, VersionTable
+from edge.store.base import StatValue, tier_figure
 from edge.web.admin_schema import (
     MAX_BODY,
     MAX_LIMIT,
@@ -46,6 +45,7 @@ from edge.web.admin_schema import (
     VersionBody,
     VersionsAnswer,
 )
+from edge.web.auth import presented_token, token_ok
 from edge.web.openapi import Handler, Operation, QueryParam, build_document
 
 log = logging.getLogger("edge.admin")
@@ -151,14 +151,13 @@ async def stats(request: web.Request) -> web.Response:
     node = request.app[ADMIN].node
     counters = node.stats.as_dict()
     known = {k: v for k, v in counters.items() if k in StatsAnswer.__struct_fields__}
-    store_stats = getattr(node.store, "stats", None)
-    raw: dict[str, int | float | bool | str] = dict(store_stats()) if store_stats else {}
+    raw: dict[str, StatValue] = dict(node.store.stats())
     tiers: dict[str, TierUse] = {}
     for name, value in raw.items():
-        tier, _, what = name.partition("_")
-        if what in ("objects", "bytes") and isinstance(value, int | float):
-            use = tiers.setdefault(tier, TierUse())
-            setattr(use, what, int(value))
+        figure = tier_figure(name)
+        if figure is not None and isinstance(value, int | float):
+            tier, what = figure
+            setattr(tiers.setdefault(tier, TierUse()), what, int(value))
     cluster: dict[str, Any] = {"control": node.coordinator.status()}
     if node.parents is not None:
         cluster["parents"] = node.parents.status()
@@ -175,10 +174,9 @@ async def stats(request: web.Request) -> web.Response:
             use = tiers.setdefault("memory", TierUse())
             use.objects += int(memory.get("objects", 0))
             use.bytes += int(memory.get("bytes", 0))
-    looked = known.get("hits", 0) + known.get("misses", 0) + known.get("stale", 0)
     answer = StatsAnswer(
         name=node.cfg.name,
-        hit_ratio=(known.get("hits", 0) + known.get("stale", 0)) / looked if looked else 0.0,
+        hit_ratio=hit_ratio(known.get("hits", 0), known.get("misses", 0), known.get("stale", 0)),
         tiers=tiers,
         store=raw,
         cluster=cluster,
@@ -206,24 +204,22 @@ async def _entries_under(admin: Admin, prefix: str) -> AsyncIterator[EntryInfo]:
     """Stored entries whose URL starts with ``prefix``, in URL order, read from the store."""
     index, store = admin.invalidator.index, admin.node.store
     url_prefixes = admin.invalidator.url_prefixes(prefix) if prefix else [""]
-    tier_of = getattr(store, "tier_of", None)
     now = admin.node.clock.now()
     for url_prefix in url_prefixes:
         for url in index.urls_with_prefix(url_prefix):
             for key in sorted(index.keys_for_url(url)):
                 for e in await store.variants(key):
-                    age = max(0.0, e.initial_age + (now - e.response_time))
-                    lifetime = 0.0 if e.invalidated else e.lifetime
+                    age, ttl = age_and_ttl(e, now)
                     yield EntryInfo(
                         url=e.url,
                         key=e.key,
                         variant=e.variant,
                         status=e.status,
                         age=age,
-                        ttl=lifetime - age,
+                        ttl=ttl,
                         size=e.body_size,
                         tags=list(e.tags),
-                        tier=tier_of(e) if tier_of is not None else None,
+                        tier=store.tier_of(e),
                         invalidated=e.invalidated,
                     )
 
@@ -296,23 +292,6 @@ PUBLIC_PATHS = frozenset(op.path for op in OPERATIONS if not op.auth)
 
 
 # -- auth and errors ----------------------------------------------------------------
-def _presented_token(request: web.BaseRequest, *, allow_purge_header: bool = False) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if allow_purge_header:
-        return request.headers.get("X-Purge-Token")
-    return None
-
-
-def token_ok(presented: str | None, token: str) -> bool:
-    if presented is None:
-        return False
-    return hmac.compare_digest(
-        presented.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
-    )
-
-
 def _unauthorized() -> web.Response:
     return _error(
         401,
@@ -325,14 +304,12 @@ def _unauthorized() -> web.Response:
 async def admin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth first (all but /healthz), then edge errors and HTTP errors as JSON."""
     if request.path not in PUBLIC_PATHS:
-        if not token_ok(_presented_token(request), request.app[ADMIN].node.admin_token):
+        if not token_ok(presented_token(request.headers), request.app[ADMIN].node.admin_token):
             return _unauthorized()
     try:
         return await handler(request)
-    except EdgeError as exc:
+    except EdgeError as exc:  # VersionPersistError (500) and ControlPlaneUnavailable too
         return _error(exc.status, exc.message)
-    except VersionPersistError as exc:
-        return _error(500, str(exc))
     except web.HTTPException as exc:
         if exc.status >= 400:
             return _error(
@@ -361,11 +338,10 @@ def make_admin_app(
     """
     if invalidator is None:
         store = node.store
-        indexed = store if isinstance(store, IndexedStore) else IndexedStore(store, CacheIndex())
-        invalidator = Invalidator(indexed, indexed.index, node.engine.key_for, clock=node.clock)
+        invalidator = Invalidator(store, store.index, node.engine.key_for, clock=node.clock)
     versions = versions if versions is not None else VersionTable(None)
     if registry is None:
-        registry = make_registry(node.stats, store_stats_of(node.store))
+        registry = make_registry(node.stats, node.store.stats)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[admin_middleware])
     app[NODE] = node
     app[ADMIN] = Admin(node, invalidator, versions, registry)
@@ -375,64 +351,10 @@ def make_admin_app(
     return app
 
 
-# -- PURGE on the proxy port, and start-up checks -------------------------------------
-async def handle_purge_method(request: web.BaseRequest, node: Node) -> web.Response:
-    """``PURGE <path>`` (Varnish/Squid convention): the URL the client names, all variants.
-
-    Token in ``Authorization: Bearer`` or ``X-Purge-Token``; ``X-Purge-Soft: 1``
-    marks stale instead of removing.
-    """
-    presented = _presented_token(request, allow_purge_header=True)
-    if not token_ok(presented, node.admin_token):
-        return _unauthorized()
-    soft = request.headers.get("X-Purge-Soft", "").strip() in ("1", "true")
-    url = f"{request.scheme}://{request.host}{request.raw_path}"
-    try:
-        outcome = await node.coordinator.purge(
-            urls=[url], prefixes=[], tags=[], everything=False, soft=soft
-        )
-    except ClientRequestError as exc:
-        return _error(exc.status, exc.message)
-    except (aiohttp.ClientError, OSError) as exc:  # the leader worker did not answer
-        return _error(502, f"the purge could not be applied on every worker: {exc}")
-    return _json(PurgeAnswer(purged=outcome.purged, soft=soft, nodes=outcome.nodes))
-
-
-def admin_token_is_generated(cfg: Config, env: Mapping[str, str]) -> bool:
-    """Whether ``resolve_admin_token`` falls back to the generated token file."""
-    return not cfg.admin.token and not env.get("EDGE_ADMIN_TOKEN")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
-
-
-def check_admin_exposure(cfg: Config, token_was_generated: bool) -> None:
-    """Refuse an admin listener off loopback guarded only by a generated token."""
-    listen = cfg.admin.listen
-    if token_was_generated and not _is_loopback(listen.host):
-        raise ConfigError(
-            "admin.listen",
-            str(listen),
-            "a loopback address (127.0.0.1, ::1 or localhost) while the admin token is "
-            "generated; to expose the admin API, set admin.token or EDGE_ADMIN_TOKEN to a "
-            "secret you manage",
-        )
-
-
 __all__ = [
     "ADMIN",
     "NODE",
     "OPERATIONS",
     "Admin",
-    "admin_token_is_generated",
-    "check_admin_exposure",
-    "handle_purge_method",
     "make_admin_app",
-    "token_ok",
 ]

@@ -19,9 +19,10 @@ from edge.cache.flow import CacheEngine
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
 from edge.invalidation.purge import Invalidator
+from edge.invalidation.versions import VersionTable
 from edge.runtime.node import Node, open_node
 from edge.runtime.server import handler_kwargs, make_admin, make_proxy
-from edge.store.index import CacheIndex, VersionTable
+from edge.store.index import CacheIndex
 from origin_stub.app import make_app as make_origin_app
 
 TOKEN = "admin-test-token-0123456789"

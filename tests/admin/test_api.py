@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from edge.cli import main
 from edge.config import AdminConfig, Config, HostPort
 from edge.errors import ConfigError
-from edge.web.admin import OPERATIONS, check_admin_exposure
+from edge.web.admin import OPERATIONS
+from edge.web.auth import check_admin_exposure
 from tests.admin.conftest import TOKEN, Rig, is_hit
 
 

@@ -1,4 +1,4 @@
-"""CacheIndex, IndexedStore (over the simple and the tiered store) and tombstones."""
+"""CacheIndex, IndexedStore (over a memory-only and a memory-and-disk store) and tombstones."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import msgspec
 from edge.clock import FakeClock
 from edge.config import CacheConfig
 from edge.invalidation.purge import Invalidator
+from edge.invalidation.tombstones import Tombstones
 from edge.models import Entry
 from edge.policy.keys import primary_key
 from edge.store.base import SpooledBody
-from edge.store.index import CacheIndex, IndexedStore, Tombstones
-from edge.store.simple import SimpleMemoryStore
-from edge.store.tiered import build_store
+from edge.store.index import CacheIndex, IndexedStore
+from edge.store.memory import MemoryTier
+from edge.store.tiered import TieredStore, build_store
 
 NOW = 1_769_817_600.0
 
@@ -70,7 +71,7 @@ def test_index_prefix_tag_and_discard() -> None:
 
 async def test_indexed_store_and_tombstones() -> None:
     index = CacheIndex()
-    store = IndexedStore(SimpleMemoryStore(), index)
+    store = IndexedStore(TieredStore(MemoryTier(1 << 20, 1 << 16), None), index)
     clock = FakeClock(NOW + 10)
     inv = Invalidator(store, index, lambda s, h, t: primary_key(s, h, t), clock=clock)
     assert await store.put(entry("/a/1"), SpooledBody(4, data=b"abcd"))

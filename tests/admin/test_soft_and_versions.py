@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from edge.store.index import VersionTable
+from edge.invalidation.versions import VersionTable
 from tests.admin.conftest import Rig, is_hit
 
 

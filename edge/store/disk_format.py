@@ -1,0 +1,69 @@
+"""How the disk tier lays out rows: the diskcache ``Disk`` subclass and its record types.
+
+Rows (diskcache keys are strings, values never pickled):
+
+* ``"i\\0<key>"`` -> msgpack list of the variant names of a primary key (tag ``"i"``);
+* ``"v\\0<key>\\0<variant>"`` -> a body file plus the msgpack ``Entry`` in the
+  row's value column (tag ``"v"``), written by :class:`EdgeDisk`.
+
+``EdgeDisk.store`` renames the spool into the file diskcache would have
+written and returns diskcache's own ``(size, mode, filename, value)``, so
+diskcache's size accounting and LRU culling cover the body files.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import diskcache
+
+
+class Record:
+    """A variant row to write: metadata plus the body file to move (or link) in."""
+
+    __slots__ = ("meta", "source", "link", "filename")
+
+    def __init__(self, meta: bytes, source: str, link: bool = False) -> None:
+        self.meta = meta
+        self.source = source
+        self.link = link  # hard-link (metadata update) instead of rename
+        self.filename: str | None = None  # set once the file is in place
+
+
+class Row:
+    """A variant row read back: raw metadata and the body file's relative name."""
+
+    __slots__ = ("meta", "filename")
+
+    def __init__(self, meta: bytes, filename: str) -> None:
+        self.meta = meta
+        self.filename = filename
+
+
+class EdgeDisk(diskcache.Disk):  # type: ignore[misc]
+    place: Callable[[str, str, bool], int]  # set by DiskTier: (source, dest, link) -> size
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if isinstance(value, Record):
+            filename, full_path = self.filename(key, value)
+            os.makedirs(os.path.dirname(full_path), exist_ok=True)
+            size = self.place(value.source, full_path, value.link)
+            value.filename = filename
+            return size, diskcache.core.MODE_BINARY, filename, sqlite3.Binary(value.meta)
+        return super().store(value, read, key)
+
+    def fetch(self, mode: int, filename: str, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_BINARY and value is not None:
+            return Row(bytes(value), filename)
+        return super().fetch(mode, filename, value, read)
+
+
+def index_key(key: str) -> str:
+    return "i\0" + key
+
+
+def variant_key(key: str, variant: str) -> str:
+    return f"v\0{key}\0{variant}"
