@@ -1,4 +1,8 @@
-"""Shared fixtures: a real origin stub and a real edge node on 127.0.0.1, one fake clock."""
+"""Shared fixtures: a real origin stub and a real edge node on 127.0.0.1, one fake clock.
+
+``make_edge`` (and ``edge``) run every test that uses them on both proxy fronts:
+``http1`` (the real protocol server on port 0) and ``aiohttp`` (the fallback).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from typing import Any
 import aiohttp
 import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 trips on a lazy import at exit)
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from edge.clock import FakeClock
 from edge.config import Config
+from edge.fronts.h1_server import H1Front
 from edge.runtime.node import Node, open_node
 from edge.runtime.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
@@ -21,11 +26,67 @@ from origin_stub.app import make_app as make_origin_app
 START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-Modified
 
 
+FRONTS = ("http1", "aiohttp")
+
+
+class FrontClient:
+    """A client for the http1 front with the surface tests use of aiohttp's ``TestClient``."""
+
+    def __init__(self, front: H1Front) -> None:
+        self.front = front
+        self.port = front.port
+        self.host = "127.0.0.1"
+        self._root = URL(f"http://127.0.0.1:{self.port}")
+        self.session = aiohttp.ClientSession(
+            auto_decompress=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
+        )
+
+    def make_url(self, path: str) -> URL:
+        url = URL(path)
+        assert not url.absolute
+        return self._root.join(url)
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        return self.session.request(method, self.make_url(path), **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def head(self, path: str, **kw: Any) -> Any:
+        return self.request("HEAD", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.front.stop(0.5)
+
+
+async def start_front(
+    front: str, node: Node, cfg: Config, aiohttp_client: Any, aiohttp_raw_server: Any
+) -> Any:
+    """The proxy port on ``front``, and a client for it (closed by the caller's fixture)."""
+    if front == "http1":
+        h1 = H1Front(node)
+        await h1.start("127.0.0.1", 0)
+        return FrontClient(h1)
+    # the production handler settings (aiohttp's TestServer(...) would drop them)
+    server = await aiohttp_raw_server(make_proxy(node), **handler_kwargs(cfg))
+    return await aiohttp_client(server, auto_decompress=False)
+
+
 @dataclass
 class Edge:
     """An edge node in front of an origin stub, both in this process."""
 
-    client: TestClient[Any, Any]
+    client: Any  # aiohttp's TestClient (aiohttp front) or FrontClient (http1 front)
     node: Node
     origin: TestServer
     clock: FakeClock
@@ -63,6 +124,13 @@ async def origin(aiohttp_server: Any, clock: FakeClock) -> TestServer:
 EdgeFactory = Callable[..., Any]
 
 
+@pytest.fixture(params=FRONTS)
+def front(request: pytest.FixtureRequest) -> str:
+    """The proxy front under test (every test using ``make_edge`` runs on each)."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
 async def make_edge(
     aiohttp_client: Any,
@@ -70,26 +138,30 @@ async def make_edge(
     origin: TestServer,
     clock: FakeClock,
     tmp_path: Any,
+    front: str,
 ) -> AsyncIterator[EdgeFactory]:
     stack: list[Any] = []
+    clients: list[FrontClient] = []
 
     async def factory(cfg: Config | None = None, **origin_kw: Any) -> Edge:
         base = cfg or Config()
         cfg = replace(
             base,
             origin=replace(base.origin, url=str(origin.make_url("")).rstrip("/"), **origin_kw),
+            proxy=replace(base.proxy, front=front),
             cache=replace(base.cache, dir=str(tmp_path / f"cache{len(stack)}")),
         )
         ctx = open_node(cfg, clock=clock)
         node = await ctx.__aenter__()
         stack.append(ctx)
-        app = make_proxy(node)
-        # the production handler settings (aiohttp's TestServer(...) would drop them)
-        server = await aiohttp_raw_server(app, **handler_kwargs(cfg))
-        client = await aiohttp_client(server, auto_decompress=False)
+        client = await start_front(front, node, cfg, aiohttp_client, aiohttp_raw_server)
+        if isinstance(client, FrontClient):
+            clients.append(client)
         return Edge(client, node, origin, clock)
 
     yield factory
+    for c in clients:
+        await c.close()
     for ctx in reversed(stack):
         await ctx.__aexit__(None, None, None)
 

@@ -20,12 +20,14 @@ __all__ = [
     "Config",
     "DiskTierConfig",
     "HostPort",
+    "LimitsConfig",
     "LoggingConfig",
     "MemoryTierConfig",
     "NatsConfig",
     "OriginConfig",
     "ParentConfig",
     "ProxyConfig",
+    "TimeoutsConfig",
 ]
 
 
@@ -48,12 +50,33 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """What one request may be on the proxy port; over a limit: answered, then closed."""
+
+    request_line: int = field(default=8192, metadata=SIZE)  # 414 over it
+    header_count: int = 100  # 431 over it
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutsConfig:
+    """Client-side timeouts of the proxy port (the http1 front)."""
+
+    # absolute deadline for a request's line and header fields, from its first byte
+    head: float = field(default=10.0, metadata=DURATION)
+    keepalive: float = field(default=15.0, metadata=DURATION)  # idle between two requests
+    body_idle: float = field(default=30.0, metadata=DURATION)  # no request body byte for this long
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     listen: HostPort = HostPort("127.0.0.1", 8080)
+    front: str = "http1"  # "http1" (httptools on uvloop) | "aiohttp" (the fallback)
     # bytes; larger uploads get 413
     max_request_body: int = field(default=1 << 30, metadata=SIZE)
-    # a request line or a header field longer than this gets 400/431
-    max_header_size: int = field(default=16384, metadata=SIZE)
+    # the header section (http1: all fields together; aiohttp: each field) over this gets 431
+    max_header_size: int = field(default=8192, metadata=SIZE)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     shutdown_grace: float = field(default=10.0, metadata=DURATION)
     purge_method: bool = False  # PURGE <path> on the proxy port (needs the admin token)
     via: bool = True

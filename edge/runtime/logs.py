@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
+from typing import TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -35,18 +37,82 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(cfg: LoggingConfig) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    formatter: logging.Formatter
     if cfg.format == "json":
-        handler.setFormatter(JsonFormatter())
+        formatter = JsonFormatter()
     else:
-        handler.setFormatter(
-            logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
-            )
+        formatter = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S"
         )
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(cfg.level.upper())
     access_log.disabled = not cfg.access_log
+    # access lines are many: buffered, written once per batch rather than once per request
+    buffered = BufferedLineHandler(sys.stderr)
+    buffered.setFormatter(formatter)
+    for old in access_log.handlers:
+        old.close()
+    access_log.handlers[:] = [buffered]
+    access_log.propagate = False
+
+
+class BufferedLineHandler(logging.Handler):
+    """Formats records into a buffer written in one call per event-loop batch.
+
+    A flush is scheduled on the running loop shortly after the first buffered
+    line (or happens at once past ``max_buffer`` bytes, or with no loop), so a
+    burst of requests costs one write instead of one per line.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, delay: float = 0.05, max_buffer: int = 64 << 10
+    ) -> None:
+        super().__init__()
+        self.stream = stream if stream is not None else sys.stderr
+        self.delay = delay
+        self.max_buffer = max_buffer
+        self._lines: list[str] = []
+        self._size = 0
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        self._lines.append(text)
+        self._size += len(text)
+        if self._size >= self.max_buffer:
+            self.flush()
+            return
+        if not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(self.delay, self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = "".join(self._lines)
+        self._lines.clear()
+        self._size = 0
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: nothing sensible left to do
+            pass
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
 
 class EdgeAccessLogger(AbstractAccessLogger):

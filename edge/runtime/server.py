@@ -19,13 +19,14 @@ from edge.clock import Clock
 from edge.config import Config
 from edge.errors import ConfigError
 from edge.fronts.aio import ProxyFront
+from edge.fronts.h1_server import H1Front
+from edge.fronts.purge import purge_target
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
 from edge.runtime.workers import role_from_env, supervise
 from edge.web.admin import (
     admin_token_is_generated,
     check_admin_exposure,
-    handle_purge_method,
     make_admin_app,
 )
 
@@ -44,11 +45,19 @@ def handler_kwargs(cfg: Config) -> dict[str, Any]:
 
 
 def make_proxy(node: Node) -> ProxyFront:
-    """The proxy port's handler, with ``PURGE`` when ``proxy.purge_method`` is on."""
+    """The aiohttp front's handler, with ``PURGE`` when ``proxy.purge_method`` is on."""
     cfg = node.cfg
 
     async def purge(request: web.BaseRequest) -> web.Response:
-        return await handle_purge_method(request, node)
+        done = await purge_target(
+            node, request.scheme, request.host, request.raw_path, request.headers
+        )
+        return web.Response(
+            status=done.status,
+            body=done.body,
+            content_type="application/json",
+            headers=dict(done.headers) or None,
+        )
 
     return ProxyFront(
         node.engine,
@@ -79,10 +88,8 @@ async def serve(
     check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
     role = role_from_env(cfg)
     async with open_node(cfg, clock=clock, role=role) as node:
-        server = web.Server(make_proxy(node), **handler_kwargs(cfg))
-        proxy = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
+        proxy = ProxyListener(node)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
-        await proxy.setup()
         await admin.setup()
         try:
             listen, admin_at = cfg.proxy.listen, cfg.admin.listen
@@ -95,12 +102,13 @@ async def serve(
             if role is None or role.leader:
                 await web.TCPSite(admin, admin_at.host, admin_at.port).start()
             shared = role is not None  # workers share the port; the kernel spreads connections
-            await web.TCPSite(proxy, listen.host, listen.port, reuse_port=shared).start()
+            await proxy.start(reuse_port=shared)
             log.info(
-                "edge %s%s serving on http://%s, origin %s, admin on http://%s",
+                "edge %s%s serving on http://%s (%s front), origin %s, admin on http://%s",
                 cfg.name,
                 f" worker {role.index}/{role.count}" if role is not None else "",
                 listen,
+                cfg.proxy.front,
                 cfg.origin.url,
                 admin_at,
             )
@@ -111,9 +119,36 @@ async def serve(
                 "shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace
             )
         finally:
-            await proxy.cleanup()
+            await proxy.stop()
             await admin.cleanup()
     log.info("stopped")
+
+
+class ProxyListener:
+    """The proxy port on the configured front: ``http1`` (default) or ``aiohttp`` (fallback)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.h1: H1Front | None = None
+        self.runner: web.ServerRunner | None = None
+
+    async def start(self, *, reuse_port: bool = False) -> None:
+        cfg = self.node.cfg
+        listen = cfg.proxy.listen
+        if cfg.proxy.front == "http1":
+            self.h1 = H1Front(self.node)
+            await self.h1.start(listen.host, listen.port, reuse_port=reuse_port)
+            return
+        server = web.Server(make_proxy(self.node), **handler_kwargs(cfg))
+        self.runner = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, listen.host, listen.port, reuse_port=reuse_port).start()
+
+    async def stop(self) -> None:
+        if self.h1 is not None:
+            await self.h1.stop(self.node.cfg.proxy.shutdown_grace)
+        if self.runner is not None:
+            await self.runner.cleanup()
 
 
 async def _first_sync(node: Node, within: float = 10.0) -> None:

@@ -1,0 +1,199 @@
+"""The hit path with nothing to spare: fresh memory hits answered without the flow.
+
+A *plain* request (a GET with none of the fields that change the answer: no
+``Cache-Control``, ``Pragma``, preconditions, ``Range``, ``Authorization``,
+``CDN-Loop``, ``Expect``, no body) whose stored response is in the memory
+tier, a fresh 200 (by :func:`edge.policy.decide.decide_lookup`, the same rule
+the flow uses) is answered here with one dict lookup and header bytes
+serialised once per stored entry. Everything else returns None and goes
+through ``engine.handle``.
+
+Per stored :class:`Entry` (the memory tier hands back the same object until it
+is replaced) the head is rendered once, through the same code as every other
+answer (``edge.fronts.h1_wire`` and ``Forwarding.downstream``), with markers
+where the per-request fields go: ``Age`` (RFC 9111 §5.1), ``Cache-Status``
+(RFC 9211), ``Date`` when the entry has none (RFC 9110 §6.6.1), and the
+``Connection`` line. So the fields are byte-identical to the flow's answer
+by construction, and ``tests/fronts`` compares the two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from multidict import CIMultiDict
+
+from edge.cache.forwarding import Forwarding
+from edge.clock import Clock
+from edge.fronts import h1_wire as wire
+from edge.models import Entry, FrozenHeaders
+from edge.policy.cache_status import cache_status
+from edge.policy.decide import LookupAction, decide_lookup
+from edge.policy.request import analyze_request
+from edge.policy.vary import select_variant
+from edge.runtime.stats import Stats
+from edge.store.base import HitShortcut
+
+#: Request fields (lower-case) that make a request not plain: any of them may change
+#: the answer (RFC 9111 §5.2.1, RFC 9110 §13, §14, RFC 8586, RFC 9110 §10.1.1) or the
+#: message has a body (RFC 9112 §6.3).
+PLAIN_BLOCKERS = frozenset(
+    {
+        b"cache-control",
+        b"pragma",
+        b"authorization",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-match",
+        b"if-unmodified-since",
+        b"if-range",
+        b"range",
+        b"cdn-loop",
+        b"expect",
+        b"content-length",
+        b"transfer-encoding",
+    }
+)
+
+MAX_AGE_VALUE = 2147483648  # RFC 9111 §1.2.2: the largest Age a cache sends
+_PLAIN_GET = analyze_request("GET", CIMultiDict[str]())
+
+_AGE, _STATUS, _DATE, _CONNECTION = b"A", b"C", b"D", b"K"
+_MARK = re.compile(rb"\x01([ACDK])\x01")
+
+
+def _marker(tag: bytes) -> str:
+    return "\x01" + tag.decode() + "\x01"
+
+
+class Engine(Protocol):
+    """The parts of ``node.engine`` the hot path reads."""
+
+    stats: Stats
+    cache_ready: Callable[[], bool] | None
+
+    def key_for(self, scheme: str, host: str, target: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HotAnswer:
+    head: bytes
+    body: bytes
+    cache_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    entry: Entry  # held, so that its id() is not reused while the template lives
+    parts: tuple[bytes, ...]  # literal bytes, then marker tags, alternating
+
+
+class HotPath:
+    """Answers plain GETs that are fresh memory hits (``answer``), else None."""
+
+    __slots__ = ("engine", "store", "forwarding", "clock", "name", "max_templates", "_templates")
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: HitShortcut,
+        forwarding: Forwarding,
+        clock: Clock,
+        *,
+        name: str,
+        max_templates: int = 4096,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.forwarding = forwarding
+        self.clock = clock
+        self.name = name
+        self.max_templates = max_templates
+        self._templates: dict[int, _Template] = {}
+
+    def answer(
+        self,
+        host: str,
+        target: str,
+        headers: Callable[[], FrozenHeaders],
+        *,
+        date: bytes,
+        connection: bytes,
+    ) -> HotAnswer | None:
+        """The whole answer to ``GET target`` on ``host``, or None (use ``engine.handle``).
+
+        ``headers`` builds the request's fields, asked for only when the entry varies.
+        """
+        engine = self.engine
+        ready = engine.cache_ready
+        if ready is not None and not ready():
+            return None
+        entries = self.store.lookup_sync(engine.key_for("http", host, target))
+        if not entries:
+            return None
+        entry = _select(entries, headers)
+        if entry is None or entry.status != 200 or entry.invalidated:
+            return None
+        now = self.clock.now()
+        decision = decide_lookup(_PLAIN_GET, entry, now)
+        if decision.action is not LookupAction.HIT:
+            return None
+        data = self.store.body_sync(entry)
+        if data is None:
+            return None
+        template = self._templates.get(id(entry))
+        if template is None or template.entry is not entry:
+            template = self._render(entry, len(data))
+        # the same arithmetic as the flow's answer from the store
+        age = max(0.0, entry.initial_age + (now - entry.response_time))
+        status_value = cache_status(self.name, hit=True, ttl=entry.lifetime - age, detail="memory")
+        fields = {
+            _AGE: (str(min(int(age), MAX_AGE_VALUE)) if age > 0 else "0").encode("ascii"),
+            _STATUS: status_value.encode("latin-1"),
+            _DATE: date,
+            _CONNECTION: connection,
+        }
+        parts = template.parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            out.append(fields[parts[i]])
+            out.append(parts[i + 1])
+        stats = engine.stats
+        stats.requests += 1
+        stats.hits += 1
+        stats.bytes_from_cache += entry.body_size
+        return HotAnswer(b"".join(out), data, status_value)
+
+    def _render(self, entry: Entry, length: int) -> _Template:
+        """The entry's head, rendered once with markers for the per-request fields."""
+        headers = CIMultiDict(entry.headers)
+        headers["Age"] = _marker(_AGE)
+        headers.add("Cache-Status", _marker(_STATUS))
+        self.forwarding.downstream(headers)
+        head = wire.head(
+            entry.status,
+            entry.reason,
+            headers,
+            length=length,
+            chunked=False,
+            date=_marker(_DATE).encode(),
+            connection=_marker(_CONNECTION).encode(),
+        )
+        template = _Template(entry, tuple(_MARK.split(head)))
+        templates = self._templates
+        if len(templates) >= self.max_templates:
+            del templates[next(iter(templates))]  # the oldest: replaced entries age out
+        templates[id(entry)] = template
+        return template
+
+    def forget(self) -> None:
+        self._templates.clear()
+
+
+def _select(entries: Sequence[Entry], headers: Callable[[], FrozenHeaders]) -> Entry | None:
+    if len(entries) == 1 and not entries[0].vary:
+        return entries[0]
+    return select_variant(entries, headers())
