@@ -24,11 +24,8 @@ from edge.fronts.purge import purge_target
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
 from edge.runtime.workers import role_from_env, supervise
-from edge.web.admin import (
-    admin_token_is_generated,
-    check_admin_exposure,
-    make_admin_app,
-)
+from edge.web.admin import make_admin_app
+from edge.web.auth import admin_token_is_generated, check_admin_exposure
 
 log = logging.getLogger("edge.server")
 
