@@ -1,4 +1,6 @@
-"""Review of the workers, fan-out and gap-detection code: each test shows a bug, now fixed."""
+"""The leader worker's fan-out to the other workers (edge.runtime.workers, Coordinator):
+a worker that missed a version bump is reported, a cluster event a worker missed is not
+acknowledged, and the public admin port ignores the private fan-out header."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from edge.cluster.events import purge_event, version_event
 from edge.invalidation.versions import VersionTable
 from edge.runtime.workers import WorkerLink, WorkerRole
 
-TOKEN = "review-token-0123456789abcdef"
+TOKEN = "fanout-token-0123456789abcdef"
 
 
 class Peer:
@@ -111,6 +113,3 @@ async def test_the_public_admin_port_ignores_the_fanout_header(tmp_path: Path) -
         await peer.stop()
         assert coord.link is not None
         await coord.link.close()
-
-
-# -- gap detection --------------------------------------------------------------------
