@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
 
 import http_sf
 import pytest
 
+from tests.support.helpers import fetch, q, status_of
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def q(**params: str) -> str:
-    return "/script?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-
-
-def status_of(resp: Any) -> dict[str, Any]:
-    """The last Cache-Status member (this node's), parsed as an RFC 9651 List."""
-    members = http_sf.parse(resp.headers["Cache-Status"].encode(), tltype="list")
-    name, params = members[-1]
-    return {"name": str(name), **{k: v for k, v in params.items()}}
-
-
-async def fetch(edge: Any, path: str, **kw: Any) -> tuple[Any, bytes]:
-    """GET and read; then let the fill commit, so the fake clock can jump safely."""
-    resp = await edge.get(path, **kw)
-    body = await resp.read()
-    await edge.settle()
-    return resp, body
 
 
 async def test_rfc9111_4_fresh_response_is_served_from_cache(edge: Any) -> None:
