@@ -8,7 +8,7 @@ exercised exactly. Time moves only through the fake clock.
 A test module takes the route by importing the ``origin`` fixture, which overrides the
 one in tests/conftest.py (so the ``edge`` fixture fronts this origin)::
 
-    from tests.support.scripted_origin import origin  # noqa: F401
+    from tests.support.scripted_origin import origin as origin
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import fetch, q
-from tests.support.scripted_origin import origin  # noqa: F401  (the edge fixture fronts it)
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,14 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import fetch, q
-from tests.support.scripted_origin import (
-    hd,
-    not_modified,
-    ok,
-    origin,  # noqa: F401  (the edge fixture fronts it)
-    script,
-    seen,
-)
+from tests.support.scripted_origin import hd, not_modified, ok, script, seen
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import fetch, is_hit, q
-from tests.support.scripted_origin import (
-    hd,
-    ok,
-    origin,  # noqa: F401  (the edge fixture fronts it)
-    reused,
-    script,
-    seen,
-)
+from tests.support.scripted_origin import hd, ok, reused, script, seen
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,11 +7,8 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import fetch, is_hit
-from tests.support.scripted_origin import (
-    ok,
-    origin,  # noqa: F401  (the edge fixture fronts it)
-    script,
-)
+from tests.support.scripted_origin import ok, script
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,15 +7,8 @@ from typing import Any
 import pytest
 
 from tests.support.helpers import fetch, is_hit, status_of
-from tests.support.scripted_origin import (
-    Header,
-    hd,
-    not_modified,
-    ok,
-    origin,  # noqa: F401  (the edge fixture fronts it)
-    script,
-    seen,
-)
+from tests.support.scripted_origin import Header, hd, not_modified, ok, script, seen
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.scripted_origin import (
-    origin,  # noqa: F401  (the edge fixture fronts it)
-    reused,
-)
+from tests.support.scripted_origin import origin as origin  # fixture: the stub plus /seq/<name>
+from tests.support.scripted_origin import reused
 
 pytestmark = pytest.mark.timeout(60)
 
