@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from edge.models import Entry
+from edge.store.base import SpooledBody
+from edge.store.disk import DiskTier
+from edge.store.tiered import TieredStore
 
 
 def make_entry(key: str = "k", variant: str = "", body: bytes = b"", **fields: Any) -> Entry:
@@ -24,3 +28,11 @@ def make_entry(key: str = "k", variant: str = "", body: bytes = b"", **fields: A
     }
     values.update(fields)
     return Entry(key=key, variant=variant, **values)
+
+
+def spool(store: DiskTier | TieredStore, data: bytes, name: str = "body") -> SpooledBody:
+    """``data`` written to the store's spool directory, as a fill leaves a body to commit."""
+    assert store.spool_dir is not None
+    path = Path(store.spool_dir) / name
+    path.write_bytes(data)
+    return SpooledBody(len(data), path=str(path))

@@ -16,13 +16,7 @@ from edge.models import Entry, FileBody
 from edge.store.base import SpooledBody
 from edge.store.disk import DiskTier
 
-from .helpers import make_entry
-
-
-def spool(tier: DiskTier, data: bytes, name: str = "body") -> SpooledBody:
-    path = Path(tier.spool_dir) / name
-    path.write_bytes(data)
-    return SpooledBody(len(data), path=str(path))
+from .helpers import make_entry, spool
 
 
 async def read_all(tier: DiskTier, entry: Entry) -> bytes | None:

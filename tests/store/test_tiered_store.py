@@ -13,20 +13,13 @@ from edge.store.disk import DiskTier
 from edge.store.memory import MemoryTier
 from edge.store.tiered import TieredStore, build_store
 
-from .helpers import make_entry
+from .helpers import make_entry, spool
 
 
 def make_store(path: Path, mem_bytes: int = 100_000, max_object: int = 10_000) -> TieredStore:
     return TieredStore(
         MemoryTier(mem_bytes, max_object), DiskTier(str(path), 10 << 20, FakeClock())
     )
-
-
-def spool(store: TieredStore, data: bytes, name: str = "body") -> SpooledBody:
-    assert store.spool_dir is not None
-    path = Path(store.spool_dir) / name
-    path.write_bytes(data)
-    return SpooledBody(len(data), path=str(path))
 
 
 async def test_put_goes_to_both_tiers_and_memory_answers_first(tmp_path: Path) -> None:
