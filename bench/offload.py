@@ -28,16 +28,14 @@ from pathlib import Path
 
 import aiohttp
 
-from edge.runtime.cluster_demo import (
+from tests.support.http_client import admin_call, parse_cache_status, request
+from tests.support.processes import (
     LocalProcess,
     Parent,
-    admin_call,
     free_port,
     node_config,
     node_process,
     origin_process,
-    parse_cache_status,
-    request,
     stop_all,
     write_config,
 )

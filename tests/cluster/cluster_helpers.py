@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from tests.support.processes import free_port
+
 
 async def until(
     condition: Callable[[], bool | Awaitable[bool]], within: float = 10.0, what: str = ""
@@ -30,12 +32,6 @@ async def until(
             raise AssertionError(f"not true within {within}s: {what or condition}")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nats_binary() -> str | None:

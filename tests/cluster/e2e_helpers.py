@@ -2,7 +2,7 @@
 
 ``nats-server`` (JetStream) + the origin stub + one shield + edge-a and edge-b (parent: the
 shield), every node on the JetStream control plane. Processes are started and stopped by PID
-(:class:`edge.runtime.cluster_demo.LocalProcess`); every wait polls with a deadline
+(:class:`tests.support.processes.LocalProcess`); every wait polls with a deadline
 (:func:`wait_for`).
 """
 
@@ -18,17 +18,14 @@ from urllib.parse import quote
 
 from cluster_helpers import NatsServer
 
-from edge.runtime.cluster_demo import (
+from tests.support.http_client import Reply, admin_call, origin_counts, request
+from tests.support.processes import (
     LocalProcess,
     Parent,
-    Reply,
-    admin_call,
     free_port,
     node_config,
     node_process,
-    origin_counts,
     origin_process,
-    request,
     stop_all,
     write_config,
 )

@@ -16,7 +16,7 @@ import pytest
 from cluster_helpers import nats_binary
 from e2e_helpers import EDGES, NODE_NAMES, E2ECluster, names, unique, wait_for
 
-from edge.runtime.cluster_demo import Reply
+from tests.support.http_client import Reply
 
 pytestmark = pytest.mark.timeout(120)
 
