@@ -107,7 +107,7 @@ class Edge:
 
     async def settle(self) -> None:
         """Wait for background fills (stale-while-revalidate) to end."""
-        await self.node.engine.fetcher.drain()
+        await self.node.engine.fills.drain()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Responses built from a stored entry: full, 304/412, and byte ranges (RFC 9110 §13, §14)."""
+"""Body sources cut to what a client asked for: slices and multipart/byteranges (RFC 9110 §14)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,9 @@ import os
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from multidict import CIMultiDict
-
-from edge.models import BodySource, BytesBody, ClosingChunks, Entry, FileBody, StreamBody
+from edge.models import BodySource, BytesBody, ClosingChunks, FileBody, StreamBody
 
 PART_CHUNK = 256 * 1024
-
-
-def entry_headers(entry: Entry, age: float) -> CIMultiDict[str]:
-    """The stored header fields with a fresh Age."""
-    headers = CIMultiDict(entry.headers)
-    headers["Age"] = str(min(int(age), 2147483648)) if age > 0 else "0"
-    return headers
 
 
 def close_body(body: BodySource) -> None:

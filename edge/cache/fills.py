@@ -1,17 +1,18 @@
-"""Origin fetches for the cache: single flight, read-while-writer, store on completion.
+"""Fills: one origin request on behalf of every client that wants a key at once.
 
-A *fill* is one origin request made on behalf of every client that wants the
-same key at the same time (request collapsing). It runs as its own task, so a
-client that goes away does not break the fill for the others. Its outcome,
-the :class:`FillHead`, is one of:
+A fill runs as its own task, so a client that goes away does not break it for
+the others (request collapsing, RFC 9111 §4). It ends in one frozen outcome:
 
-- ``SPOOL``: a storable response; its body streams into a :class:`Spool` that
-  every waiting client reads, and is committed to the store once complete and
-  length-checked (never when it broke off);
-- ``NOT_MODIFIED``: a 304 that freshened the stored entry (RFC 9111 §4.3.4);
-- ``PASS``: a response the cache must not share; the client that started the
-  fill streams it, the others go to the origin themselves, and the key is
-  remembered as hit-for-miss for a while so requests stop queueing on it.
+- :class:`Stored`: a storable response; its body streams into a
+  :class:`~edge.cache.spool.Spool` that every waiting client reads, and is
+  committed to the store once complete and length-checked (never when it broke off);
+- :class:`Freshened`: a 304 that freshened the stored entry (RFC 9111 §4.3.4);
+- :class:`Uncacheable`: a response the cache must not share. The client that
+  started the fill gets it as :class:`PassThrough` (with the response to stream);
+  the others see :class:`Uncacheable` and go to the origin themselves.
+
+:class:`Fills` is the registry: at most one fill per key (or per key and Vary
+variant), hit-for-miss memory, and the tasks, drained and cancelled on shutdown.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 import msgspec
 from multidict import CIMultiDict
@@ -34,6 +34,7 @@ from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
+from edge.policy.fill import CLIENT_ONLY_FIELDS, decide_fill
 from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
@@ -42,52 +43,58 @@ from edge.store.base import Store
 
 log = logging.getLogger("edge.fetch")
 
-# Client conditionals and ranges are answered by the cache from the full
-# response, so a fill asks the origin for the whole, unconditional object.
-_CLIENT_ONLY = (
-    "If-None-Match",
-    "If-Modified-Since",
-    "If-Match",
-    "If-Unmodified-Since",
-    "If-Range",
-    "Range",
-)
 _HFM_MAX = 100_000
 
 
-class HeadKind(Enum):
-    SPOOL = "spool"
-    NOT_MODIFIED = "not-modified"
-    PASS = "pass"
-
-
-@dataclass(slots=True)
-class FillHead:
-    kind: HeadKind
+@dataclass(frozen=True, slots=True)
+class Stored:
+    entry: Entry  # body_size is the announced length; the commit sets the real one
     status: int
     reason: str
     headers: CIMultiDict[str]
-    entry: Entry | None = None
-    spool: Spool | None = None
-    store_detail: str = ""
-    _response: OriginResponse | None = None
-
-    def take_response(self) -> OriginResponse | None:
-        """The PASS response, to the first (and only) caller that asks."""
-        resp, self._response = self._response, None
-        return resp
+    spool: Spool
+    detail: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Freshened:
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Uncacheable:
+    status: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassThrough:
+    """The uncacheable response itself, for the one client that started the fill."""
+
+    response: OriginResponse
+    detail: str
+
+
+Shared = Stored | Freshened | Uncacheable
+Own = Stored | Freshened | PassThrough
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    stored: Stored
+    response: OriginResponse
+
+
+@dataclass(frozen=True, slots=True)
 class Fill:
     key: str  # the primary cache key the response is stored under
-    head: asyncio.Future[FillHead]
     slot: str  # what concurrent requests collapse on: the key, or key + one Vary variant
-    background: bool = False
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    shared: asyncio.Future[Shared]  # what followers see
+    own: asyncio.Future[Own]  # what the client that started it sees
+    background: bool
 
 
-class Fetcher:
+class Fills:
     def __init__(
         self,
         *,
@@ -162,13 +169,12 @@ class Fetcher:
         background: bool = False,
     ) -> Fill:
         loop = asyncio.get_running_loop()
-        fill = Fill(key, loop.create_future(), slot, background=background)
+        fill = Fill(key, slot, loop.create_future(), loop.create_future(), background)
         if register:
             self._fills[slot] = fill
         if background:
             self._background += 1
         task = loop.create_task(self._run(fill, req, facts, stale, register))
-        fill.task = task
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return fill
@@ -216,28 +222,29 @@ class Fetcher:
         registered: bool,
     ) -> None:
         try:
-            head = await self._fetch_head(fill.key, req, facts, stale)
-            if fill.background and head.kind is HeadKind.PASS:
-                resp = head.take_response()
-                if resp is not None:
-                    resp.close()
-            fill.head.set_result(head)
-            if head.kind is HeadKind.SPOOL:
-                await self._spool_body(head)
+            result = await self._fetch(fill.key, req, facts, stale)
+            match result:
+                case PassThrough():
+                    fill.shared.set_result(Uncacheable(result.response.status, result.detail))
+                    if fill.background:
+                        result.response.close()
+                    else:
+                        fill.own.set_result(result)
+                case Freshened():
+                    fill.shared.set_result(result)
+                    fill.own.set_result(result)
+                case _Body():
+                    fill.shared.set_result(result.stored)
+                    fill.own.set_result(result.stored)
+                    await self._spool_body(result.stored, result.response)
         except EdgeError as exc:
-            if not fill.head.done():
-                fill.head.set_exception(exc)
-                fill.head.exception()  # retrieved: background fills may have no reader
+            _fail(fill, exc)
         except Exception as exc:
-            # A task boundary: whatever went wrong, nobody may wait for this head forever.
+            # A task boundary: whatever went wrong, nobody may wait for this fill forever.
             log.exception("fill for %s failed", fill.key)
-            if not fill.head.done():
-                fill.head.set_exception(EdgeError(f"internal error while fetching: {exc!r}"))
-                fill.head.exception()
+            _fail(fill, EdgeError(f"internal error while fetching: {exc!r}"))
         except asyncio.CancelledError:
-            if not fill.head.done():
-                fill.head.set_exception(UpstreamBodyError("edge is shutting down"))
-                fill.head.exception()
+            _fail(fill, UpstreamBodyError("edge is shutting down"))
             raise
         finally:
             if registered and self._fills.get(fill.slot) is fill:
@@ -245,11 +252,11 @@ class Fetcher:
             if fill.background:
                 self._background -= 1
 
-    async def _fetch_head(
+    async def _fetch(
         self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry | None
-    ) -> FillHead:
+    ) -> _Body | Freshened | PassThrough:
         headers = self._fwd.upstream(req)
-        for name in _CLIENT_ONLY:
+        for name in CLIENT_ONLY_FIELDS:
             headers.popall(name, None)
         if stale is not None:
             for name, value in conditional_headers(stale):
@@ -267,7 +274,7 @@ class Fetcher:
                 )
                 await self._store.update(fresh)
                 self._stats.revalidated += 1
-                return FillHead(HeadKind.NOT_MODIFIED, 304, resp.reason, resp.headers, entry=fresh)
+                return Freshened(fresh)
             # RFC 9111 §4.3.4: a 304 that matches nothing we hold; ask again, unconditionally.
             resp.close()
             for name, _ in conditional_headers(stale):
@@ -297,26 +304,20 @@ class Fetcher:
         resp: OriginResponse,
         request_time: float,
         response_time: float,
-    ) -> FillHead:
-        decision = decide_store(facts, resp.status, resp.headers, self._opts)
-        store, detail = decision.store, decision.detail
+    ) -> _Body | PassThrough:
         spool_dir = self._spool_dir()
-        too_big = resp.content_length is not None and resp.content_length > self._mem_limit
-        if store and too_big and spool_dir is None:
-            store, detail = False, "too-large"
-        if not store:
-            if not facts.cc.no_store and resp.status < 500:
-                # uncacheable by nature: stop queueing on it. Not for errors: collapsing
-                # must stay on exactly while the origin is struggling.
+        decision = decide_fill(
+            decide_store(facts, resp.status, resp.headers, self._opts),
+            status=resp.status,
+            content_length=resp.content_length,
+            request_no_store=facts.cc.no_store,
+            memory_limit=self._mem_limit,
+            spool_available=spool_dir is not None,
+        )
+        if not decision.store:
+            if decision.hit_for_miss:
                 self._mark_hit_for_miss(key)
-            return FillHead(
-                HeadKind.PASS,
-                resp.status,
-                resp.reason,
-                resp.headers,
-                store_detail=detail,
-                _response=resp,
-            )
+            return PassThrough(resp, decision.detail)
         entry = make_entry(
             key=key,
             url=req.url,
@@ -334,20 +335,11 @@ class Fetcher:
         # Without a disk tier, a chunked body that outgrows memory still needs a spool
         # file to reach its readers; it is then not stored (nothing would hold it).
         spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir or tempfile.gettempdir())
-        return FillHead(
-            HeadKind.SPOOL,
-            resp.status,
-            resp.reason,
-            resp.headers,
-            entry=entry,
-            spool=spool,
-            store_detail=detail,
-            _response=resp,
-        )
+        stored = Stored(entry, resp.status, resp.reason, resp.headers, spool, decision.detail)
+        return _Body(stored, resp)
 
-    async def _spool_body(self, head: FillHead) -> None:
-        spool, entry, resp = head.spool, head.entry, head.take_response()
-        assert spool is not None and entry is not None and resp is not None
+    async def _spool_body(self, stored: Stored, resp: OriginResponse) -> None:
+        spool, entry = stored.spool, stored.entry
         try:  # the writer's hold is kept until the commit is done: readers may still join
             try:
                 async with contextlib.aclosing(resp.chunks()) as chunks:
@@ -367,3 +359,11 @@ class Fetcher:
                 self._stats.stored += 1
         finally:
             spool.release()
+
+
+def _fail(fill: Fill, exc: EdgeError) -> None:
+    """Resolve both futures with ``exc``, marked retrieved (a fill may have no reader)."""
+    for future in (fill.shared, fill.own):
+        if not future.done():
+            future.set_exception(exc)
+            future.exception()

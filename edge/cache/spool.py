@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import AsyncGenerator
 
-from edge.errors import EdgeError, UpstreamBodyError
+from edge.errors import EdgeError, SpoolUnavailable, UpstreamBodyError
 from edge.models import ClosingChunks
 from edge.store.base import SpooledBody
 
@@ -71,13 +71,13 @@ class Spool:
 
     async def _to_file(self) -> None:
         if self._spool_dir is None:
-            raise _SpoolUnavailable("no spool directory for a body larger than memory allows")
+            raise SpoolUnavailable("no spool directory for a body larger than memory allows")
         try:
             fd, path = await asyncio.to_thread(
                 tempfile.mkstemp, prefix="fill-", suffix=".spool", dir=self._spool_dir
             )
         except OSError as exc:
-            raise _SpoolUnavailable(f"cannot create a spool file: {exc}") from exc
+            raise SpoolUnavailable(f"cannot create a spool file: {exc}") from exc
         self._fd, self._path = fd, path
 
     async def _flush(self) -> None:
@@ -151,7 +151,3 @@ class Spool:
         if not chunk:  # never spin on an empty read: the bytes should be here
             raise UpstreamBodyError(f"spooled body has no bytes at offset {pos}")
         return chunk
-
-
-class _SpoolUnavailable(UpstreamBodyError):
-    """No spool file could be made for a body larger than memory allows."""

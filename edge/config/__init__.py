@@ -121,7 +121,7 @@ class LoggingConfig:
 
 @dataclass(frozen=True, slots=True)
 class ParentConfig:
-    """A shield node this one sends misses to (DESIGN.md §6)."""
+    """A shield node this one sends misses to (README: running a small CDN)."""
 
     name: str = ""
     url: str = ""  # its proxy port

@@ -9,6 +9,7 @@ aiohttp's default request headers added.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,6 +49,18 @@ def make_session(cfg: OriginConfig) -> aiohttp.ClientSession:
     )
 
 
+class ResponseBody(Protocol):
+    """Where an origin response's body comes from: the wire, or a test's fake upstream."""
+
+    def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The bytes as they arrive; raises an UpstreamError if they break off."""
+        ...
+
+    def close(self) -> None:
+        """Drop the rest unread (the connection is not reused)."""
+        ...
+
+
 @dataclass(slots=True)
 class OriginResponse:
     """Status and headers from the origin; the body is read with :meth:`chunks`."""
@@ -56,33 +69,18 @@ class OriginResponse:
     reason: str
     headers: CIMultiDict[str]  # hop-by-hop fields already removed
     content_length: int | None
-    _resp: aiohttp.ClientResponse
-    _read_timeout: float
-    _url: str
+    body: ResponseBody
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body, chunk by chunk; raises an UpstreamError if it breaks off.
 
-        A body shorter than its Content-Length is an error, never a clean end.
+        A body shorter (or longer) than its Content-Length is an error, never a clean end.
         """
         received = 0
-        content = self._resp.content
-        try:
-            while True:
-                async with asyncio.timeout(self._read_timeout):
-                    chunk = await content.readany()
-                if not chunk:
-                    break
+        async with contextlib.aclosing(self.body.chunks()) as chunks:
+            async for chunk in chunks:
                 received += len(chunk)
                 yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(
-                f"origin idle for more than {self._read_timeout:g}s mid-body: {self._url}"
-            ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise UpstreamBodyError(f"origin body broke off after {received} bytes: {exc}") from exc
-        finally:
-            self._resp.release()
         if self.content_length is not None and received != self.content_length:
             raise UpstreamBodyError(
                 f"origin body had {received} bytes, Content-Length said {self.content_length}"
@@ -90,7 +88,39 @@ class OriginResponse:
 
     def close(self) -> None:
         """Drop the connection without reading the rest (nobody wants the body)."""
-        self._resp.close()
+        self.body.close()
+
+
+@dataclass(slots=True)
+class _WireBody:
+    """An aiohttp response's body, with its errors mapped to edge's."""
+
+    resp: aiohttp.ClientResponse
+    read_timeout: float
+    url: str
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        received = 0
+        content = self.resp.content
+        try:
+            while True:
+                async with asyncio.timeout(self.read_timeout):
+                    chunk = await content.readany()
+                if not chunk:
+                    break
+                received += len(chunk)
+                yield chunk
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise UpstreamTimeout(
+                f"origin idle for more than {self.read_timeout:g}s mid-body: {self.url}"
+            ) from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            raise UpstreamBodyError(f"origin body broke off after {received} bytes: {exc}") from exc
+        finally:
+            self.resp.release()
+
+    def close(self) -> None:
+        self.resp.close()
 
 
 class Upstream(Protocol):
@@ -183,7 +213,5 @@ class OriginClient:
             reason=resp.reason or "",
             headers=resp_headers,
             content_length=length,
-            _resp=resp,
-            _read_timeout=cfg.read_timeout,
-            _url=url,
+            body=_WireBody(resp, cfg.read_timeout, url),
         )

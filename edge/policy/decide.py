@@ -12,7 +12,7 @@ from enum import Enum
 
 from edge.models import Entry
 from edge.policy.cache_control import EMPTY
-from edge.policy.entries import conditional_headers, freshen, make_entry, matches_304
+from edge.policy.entries import age_and_ttl, conditional_headers, freshen, make_entry, matches_304
 from edge.policy.freshness import (
     HEURISTIC_STATUSES,
     date_value,
@@ -100,12 +100,7 @@ def decide_lookup(
             return _UNSATISFIABLE
         return _VARY_MISS if vary_miss else _URI_MISS
 
-    resident = now - entry.response_time
-    age = entry.initial_age + (resident if resident > 0.0 else 0.0)
-    if age < 0.0:
-        age = 0.0
-    lifetime = 0.0 if entry.invalidated else entry.lifetime
-    ttl = lifetime - age
+    age, ttl = age_and_ttl(entry, now)
     staleness = -ttl if ttl < 0.0 else 0.0
     forbid_stale = entry.must_revalidate or entry.no_cache
     sie = (

@@ -15,6 +15,7 @@ from edge.models import Entry, HeaderPairs
 from edge.policy.cache_control import parse_cache_control
 from edge.policy.freshness import (
     Directives,
+    current_age,
     date_value,
     freshness_lifetime,
     initial_age,
@@ -262,3 +263,14 @@ def conditional_headers(entry: Entry) -> list[tuple[str, str]]:
                 out.append(("If-Modified-Since", value))
                 break
     return out
+
+
+def age_and_ttl(entry: Entry, now: float) -> tuple[float, float]:
+    """The entry's current age (RFC 9111 §4.2.3) and the freshness it has left.
+
+    The time to live is the lifetime minus the age (negative once stale, RFC 9211
+    §2.5); a soft-purged entry has no lifetime left. The one computation behind
+    the lookup, Age and Cache-Status ttl on answers, and the admin listing.
+    """
+    age = current_age(entry.initial_age, entry.response_time, now)
+    return age, (0.0 if entry.invalidated else entry.lifetime) - age

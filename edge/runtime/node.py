@@ -7,22 +7,23 @@ that creates the session, the stores and the engine, and closes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from edge.cache.fills import Fetcher
-from edge.cache.flow import CacheEngine
+from edge.cache.fills import Fills
+from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host
-from edge.clock import Clock, SystemClock
+from edge.clock import Clock
 from edge.cluster.control import ControlPlane
-from edge.cluster.coordinator import Coordinator
+from edge.cluster.coordinator import Applier, Coordinator
 from edge.cluster.parents import ParentSet, ParentSpec
 from edge.config import Config
 from edge.errors import VersionPersistError
@@ -35,7 +36,7 @@ from edge.runtime.stats import Stats
 from edge.runtime.workers import WorkerLink, WorkerRole
 from edge.store.base import CacheStore
 from edge.store.index import CacheIndex, IndexedStore
-from edge.store.tiered import TieredStore, build_store
+from edge.store.tiered import build_store
 
 log = logging.getLogger("edge.node")
 
@@ -44,7 +45,7 @@ log = logging.getLogger("edge.node")
 class Node:
     cfg: Config
     clock: Clock
-    engine: CacheEngine
+    engine: RequestFlow
     store: IndexedStore
     stats: Stats
     admin_token: str
@@ -122,7 +123,7 @@ async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
 def _upstream(
     cfg: Config, session: aiohttp.ClientSession, clock: Clock
 ) -> tuple[Upstream, ParentSet | None]:
-    """Where misses go: the origin, or the parents (shields) in front of it (DESIGN.md §6)."""
+    """Where misses go: the origin, or the parents (shields) in front of it (README: running a small CDN)."""
     host = None if cfg.origin.preserve_host else origin_host(cfg.origin.url)
     origin = OriginClient(cfg.origin, session, host=host)
     cluster = cfg.cluster
@@ -140,26 +141,27 @@ def _upstream(
     return parents, parents
 
 
-async def _start_control(
-    cfg: Config, coordinator: Coordinator, clock: Clock
-) -> ControlPlane | None:
-    """Join the control plane and catch up on what was purged while this node was away."""
+def _control_plane(cfg: Config, applier: Applier, clock: Clock) -> ControlPlane | None:
+    """The node's control plane (not started yet), when ``cluster.nats`` is set."""
     nats = cfg.cluster.nats
     if nats is None:
         return None
-    control = ControlPlane(
+    return ControlPlane(
         list(nats.servers),
         cfg.name,
-        apply=coordinator.apply_event,
-        on_version=coordinator.apply_version,
-        on_gap=coordinator.drop_everything,
+        sink=applier,
+        clock=clock,
         state_path=os.path.join(cfg.cache.dir, "control-state.json"),
         stream=nats.stream,
         kv_bucket=nats.kv_bucket,
         max_age=nats.max_age,
-        clock=clock,
     )
-    coordinator.control = control
+
+
+async def _start_control(cfg: Config, control: ControlPlane) -> None:
+    """Join the control plane and catch up on what was purged while this node was away."""
+    nats = cfg.cluster.nats
+    assert nats is not None
     if await control.start(within=nats.catch_up_timeout):
         log.info("control plane: caught up (%s)", ", ".join(nats.servers))
     else:
@@ -169,19 +171,32 @@ async def _start_control(
             nats.catch_up_timeout,
             ", ".join(nats.servers),
         )
-    return control
 
 
 @asynccontextmanager
 async def open_node(
     cfg: Config,
     *,
-    clock: Clock | None = None,
+    clock: Clock,
     store: CacheStore | None = None,
     role: WorkerRole | None = None,
 ) -> AsyncIterator[Node]:
-    """Build a node (or one worker of it: ``role``) and tear it down afterwards."""
-    clock = clock or SystemClock()
+    """Build a node (or one worker of it: ``role``) and tear it down afterwards.
+
+    Every part's teardown is registered on one exit stack as the part is built,
+    so all of them run, in reverse order, even when one fails.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        yield await _assemble(cfg, clock, store, role, stack)
+
+
+async def _assemble(
+    cfg: Config,
+    clock: Clock,
+    store: CacheStore | None,
+    role: WorkerRole | None,
+    stack: contextlib.AsyncExitStack,
+) -> Node:
     stats = Stats()
     opts = policy_options(cfg)
     forwarding = Forwarding(
@@ -190,17 +205,38 @@ async def open_node(
         strip_tags=cfg.cache.strip_tag_headers,
         targeted_field=cfg.cache.targeted_field,
     )
-    tiered: TieredStore | None = None
     if store is None:
-        store = tiered = build_store(cfg.cache, clock)
+        store = build_store(cfg.cache, clock)
+        stack.push_async_callback(store.close)
     index = CacheIndex()
     indexed = IndexedStore(store, index)
     versions = await _open_versions(cfg, indexed)
     if role is not None and not role.leader:
         versions.path = None  # the leader writes versions.json; the others only follow it
     session = make_session(cfg.origin)
+    stack.push_async_callback(session.close)
     upstream, parents = _upstream(cfg, session, clock)
-    fetcher = Fetcher(
+    if parents is not None:
+        stack.push_async_callback(parents.close)
+    key_for = cache_key_function(versions.version_for)
+    invalidator = Invalidator(indexed, index, key_for, clock=clock)
+    token = resolve_admin_token(cfg)
+    link: WorkerLink | None = None
+    if role is not None:
+        link = WorkerLink(role, token)
+        stack.push_async_callback(link.close)
+    applier = Applier(name=cfg.name, invalidator=invalidator, versions=versions, link=link)
+    # one control-plane member per node: the leader worker (or the only process)
+    control = _control_plane(cfg, applier, clock) if role is None or role.leader else None
+    if control is not None:
+        stack.push_async_callback(control.close)
+    wait = cfg.cluster.nats.wait_timeout if cfg.cluster.nats else 5.0
+    coordinator = Coordinator(applier=applier, clock=clock, control=control, wait_timeout=wait)
+    indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
+    if indexed_count:
+        log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
+    cache_ready = await _cache_gate(cfg, coordinator, role, stack)
+    fills = Fills(
         origin=upstream,
         forwarding=forwarding,
         store=indexed,
@@ -212,70 +248,69 @@ async def open_node(
         hit_for_miss=cfg.cache.hit_for_miss,
         max_background=cfg.cache.max_revalidations,
     )
-    engine = CacheEngine(
+    stack.push_async_callback(_stop_fills, fills, cfg.proxy.shutdown_grace)
+    engine = RequestFlow(
         store=indexed,
+        shortcut=indexed,
         origin=upstream,
         forwarding=forwarding,
         clock=clock,
-        opts=opts,
         stats=stats,
-        fetcher=fetcher,
-        version_for=versions.version_for,
+        fills=fills,
+        name=cfg.name,
+        key_for=key_for,
+        cache_ready=cache_ready,
+        invalidate_groups=invalidator.invalidate_groups,
     )
-    invalidator = Invalidator(indexed, index, engine.key_for, clock=clock)
-    engine.invalidate_groups = invalidator.invalidate_groups
-    wait = cfg.cluster.nats.wait_timeout if cfg.cluster.nats else 5.0
-    coordinator = Coordinator(
-        name=cfg.name, invalidator=invalidator, versions=versions, clock=clock, wait_timeout=wait
+    return Node(
+        cfg=cfg,
+        clock=clock,
+        engine=engine,
+        store=indexed,
+        stats=stats,
+        admin_token=token,
+        index=index,
+        versions=versions,
+        invalidator=invalidator,
+        registry=make_registry(stats, indexed.stats),
+        coordinator=coordinator,
+        parents=parents,
     )
-    token = resolve_admin_token(cfg)
-    if role is not None:
-        coordinator.link = WorkerLink(role, token)
-    try:
-        indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
-        if indexed_count:
-            log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
-        # one control-plane member per node: the leader worker (or the only process)
-        lead = role is None or role.leader
-        control = await _start_control(cfg, coordinator, clock) if lead else None
-        if control is not None:
-            engine.cache_ready = lambda: control.caught_up
-        follow: asyncio.Task[None] | None = None
-        if not lead:  # a worker beside the leader: follow its versions (and cluster state)
-            leader_ready: asyncio.Event | None = None
-            if cfg.cluster.nats is not None:
-                leader_ready = asyncio.Event()
-                engine.cache_ready = leader_ready.is_set
-            follow = asyncio.create_task(coordinator.follow_leader(leader_ready))
-        yield Node(
-            cfg=cfg,
-            clock=clock,
-            engine=engine,
-            store=indexed,
-            stats=stats,
-            admin_token=token,
-            index=index,
-            versions=versions,
-            invalidator=invalidator,
-            registry=make_registry(stats, indexed.stats),
-            coordinator=coordinator,
-            parents=parents,
-        )
-    finally:
-        try:  # let fills that are committing finish, within the shutdown grace
-            await asyncio.wait_for(fetcher.drain(), cfg.proxy.shutdown_grace)
-        except TimeoutError:
-            log.warning("shutdown: cancelling fills still running after the grace period")
-        await fetcher.close()
-        if coordinator.control is not None:
-            await coordinator.control.close()
-        if follow is not None:
-            follow.cancel()
-            await asyncio.gather(follow, return_exceptions=True)
-        if coordinator.link is not None:
-            await coordinator.link.close()
-        if parents is not None:
-            await parents.close()
-        await session.close()
-        if tiered is not None:
-            await tiered.close()
+
+
+async def _cache_gate(
+    cfg: Config,
+    coordinator: Coordinator,
+    role: WorkerRole | None,
+    stack: contextlib.AsyncExitStack,
+) -> Callable[[], bool] | None:
+    """Whether the cache may be served: None (always) unless a control plane must catch up.
+
+    One control-plane member per node: the leader worker (or the only process).
+    A worker beside the leader follows its versions and its cluster state instead.
+    """
+    if role is None or role.leader:
+        control = coordinator.control
+        if control is None:
+            return None
+        await _start_control(cfg, control)
+        return lambda: control.caught_up
+    leader_ready: asyncio.Event | None = None
+    if cfg.cluster.nats is not None:
+        leader_ready = asyncio.Event()
+    follow = asyncio.create_task(coordinator.follow_leader(leader_ready))
+    stack.push_async_callback(_cancel, follow)
+    return leader_ready.is_set if leader_ready is not None else None
+
+
+async def _stop_fills(fills: Fills, grace: float) -> None:
+    try:  # let fills that are committing finish, within the shutdown grace
+        await asyncio.wait_for(fills.drain(), grace)
+    except TimeoutError:
+        log.warning("shutdown: cancelling fills still running after the grace period")
+    await fills.close()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

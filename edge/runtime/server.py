@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.clock import Clock
+from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.errors import ConfigError
 from edge.fronts.aio import ProxyFront
@@ -73,7 +73,7 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -180,7 +180,7 @@ def run(cfg: Config) -> int:
         runner = asyncio.Runner()
     try:
         with runner:
-            runner.run(serve(cfg))
+            runner.run(serve(cfg, clock=SystemClock()))
     except ConfigError as exc:
         log.error("config error: %s", exc.message)
         return 2

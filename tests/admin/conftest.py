@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from edge.cache.flow import CacheEngine
+from edge.cache.flow import RequestFlow
 from edge.clock import FakeClock
 from edge.config import AdminConfig, Config
 from edge.invalidation.purge import Invalidator
@@ -46,7 +46,7 @@ class Rig:
     admin: TestClient[Any, Any]
     origin: TestServer
     node: Node
-    engine: CacheEngine
+    engine: RequestFlow
     index: CacheIndex
     versions: VersionTable
     invalidator: Invalidator
@@ -61,7 +61,7 @@ class Rig:
         """GET through the proxy: (body, Cache-Status)."""
         async with self.proxy.get(path, **kw) as r:
             answer = await r.text(), r.headers.get("Cache-Status", "")
-        await self.engine.fetcher.drain()  # the fill has stored (or not) by now
+        await self.engine.fills.drain()  # the fill has stored (or not) by now
         return answer
 
     async def purge(self, **body: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ async def test_soft_purge_serves_stale_while_revalidating(rig: Rig) -> None:
     body, status = await rig.get(path)
     assert "serve=1" in body  # the stale copy, while one revalidation runs
     assert "stale-while-revalidate" in status
-    await rig.engine.fetcher.drain()
+    await rig.engine.fills.drain()
     body, status = await rig.get(path)
     assert is_hit(status) and "serve=2" in body
 

@@ -1,4 +1,4 @@
-"""edge/policy is pure: no event loop, no I/O, no clock (STYLE.md convention 1)."""
+"""edge/policy is pure: no event loop, no I/O, no clock (so it stays table-testable)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,84 @@
+"""An in-memory upstream for flow tests, where the wire is not what is tested."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDict
+
+from edge.errors import UpstreamConnectError
+from edge.origin.client import OriginResponse
+
+
+@dataclass
+class Script:
+    """One canned answer: status, fields, body (chunks), and an optional gate before the head."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: tuple[bytes, ...] = (b"hello",)
+    gate: asyncio.Event | None = None
+    fail: bool = False  # raise a connect error instead of answering
+
+
+@dataclass
+class _Body:
+    chunks_: tuple[bytes, ...]
+    closed: bool = False
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        for chunk in self.chunks_:
+            await asyncio.sleep(0)
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Sent:
+    method: str
+    target: str
+    headers: CIMultiDict[str]
+
+
+class FakeUpstream:
+    """Answers from ``scripts`` (by target; the last one repeats) and records every request."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[Script]] = {}
+        self.sent: list[Sent] = []
+        self.bodies: list[_Body] = []
+
+    def answer(self, target: str, *scripts: Script) -> None:
+        self.scripts[target] = list(scripts)
+
+    def count(self, target: str) -> int:
+        return sum(1 for s in self.sent if s.target == target)
+
+    async def fetch(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: AsyncIterator[bytes] | None = None,
+        *,
+        key: str | None = None,
+    ) -> OriginResponse:
+        self.sent.append(Sent(method, target, CIMultiDict(headers)))
+        queue = self.scripts[target]
+        script = queue.pop(0) if len(queue) > 1 else queue[0]
+        if script.gate is not None:
+            await script.gate.wait()
+        if script.fail:
+            raise UpstreamConnectError("cannot connect to origin")
+        fields = CIMultiDict(script.headers)
+        chunks = () if method == "HEAD" else script.chunks
+        if "Content-Length" not in fields and "Transfer-Encoding" not in fields:
+            fields["Content-Length"] = str(sum(len(c) for c in script.chunks))
+        length = 0 if method == "HEAD" else int(fields["Content-Length"])
+        body_ = _Body(chunks)
+        self.bodies.append(body_)
+        return OriginResponse(script.status, "", fields, length, body_)
