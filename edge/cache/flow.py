@@ -27,18 +27,33 @@ from typing import assert_never
 import msgspec
 from multidict import CIMultiDict
 
-from edge.cache.deliver import Delivery, FromOrigin, FromSpool, FromStore, Outcome, Source
+from edge.cache.deliver import Delivery, FromOrigin, FromSpool, FromStore, Outcome
 from edge.cache.fills import Fill, Fills, Freshened, Own, PassThrough, Shared, Stored, Uncacheable
 from edge.cache.forwarding import Forwarding
+from edge.cache.states import (
+    Ask,
+    Deliver,
+    Done,
+    Fetch,
+    Forward,
+    Lookup,
+    OpenBody,
+    Pass,
+    Probe,
+    Serve,
+    ServeStale,
+    StaleOnError,
+    Step,
+)
 from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
 from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse
 from edge.origin.client import OriginResponse, Upstream
-from edge.policy.decide import LookupAction, LookupDecision, decide_lookup
+from edge.policy.decide import LookupAction, decide_lookup
 from edge.policy.fill import group_invalidation_applies, head_miss_passes, serves_stale_on, unsafe
 from edge.policy.invalidate import invalidation_urls
 from edge.policy.keys import normalize_url, primary_key, url_of_key
-from edge.policy.request import RequestFacts, analyze_request
+from edge.policy.request import analyze_request
 from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
 from edge.runtime.stats import Stats
@@ -49,105 +64,6 @@ KeyFunction = Callable[[str, str, str], str]
 GroupInvalidator = Callable[..., Awaitable[int]]
 CacheReady = Callable[[], bool]
 
-
-class Ask(msgspec.Struct, frozen=True):
-    """One client request as every step sees it."""
-
-    req: ProxyRequest
-    facts: RequestFacts
-    key: str
-    body: AsyncIterator[bytes] | None
-
-
-# -- the states ------------------------------------------------------------------
-class Lookup(msgspec.Struct, frozen=True):
-    ask: Ask
-
-
-class Probe(msgspec.Struct, frozen=True):
-    """Memory alone could not say: ask the whole store for the key's variants."""
-
-    ask: Ask
-
-
-class Serve(msgspec.Struct, frozen=True):
-    """Answer from a stored entry (a hit, a stale serve, a freshened entry)."""
-
-    ask: Ask
-    entry: Entry
-    outcome: Outcome
-    decision: LookupDecision
-
-
-class OpenBody(msgspec.Struct, frozen=True):
-    """The answer needs the body of an entry that is not in memory."""
-
-    ask: Ask
-    entry: Entry
-    outcome: Outcome
-    decision: LookupDecision
-
-
-class ServeStale(msgspec.Struct, frozen=True):
-    """RFC 5861 §3: serve the stale entry while one background fill revalidates it."""
-
-    ask: Ask
-    entry: Entry
-    decision: LookupDecision
-
-
-class Fetch(msgspec.Struct, frozen=True):
-    """A miss (``stale`` None) or a revalidation, through a fill."""
-
-    ask: Ask
-    decision: LookupDecision
-    stale: Entry | None
-
-
-class StaleOnError(msgspec.Struct, frozen=True):
-    """RFC 5861 §4, RFC 9111 §4.2.4: the origin failed; the stale entry may answer."""
-
-    ask: Ask
-    entry: Entry
-    decision: LookupDecision
-    status: int | None
-
-
-class Pass(msgspec.Struct, frozen=True):
-    ask: Ask
-    fwd: str
-    detail: str | None
-
-
-class Forward(msgspec.Struct, frozen=True):
-    """A method the cache does not answer; unsafe ones invalidate (RFC 9111 §4.4)."""
-
-    ask: Ask
-
-
-class Deliver(msgspec.Struct, frozen=True):
-    ask: Ask
-    source: Source
-    outcome: Outcome
-
-
-class Done(msgspec.Struct, frozen=True):
-    response: ProxyResponse
-
-
-Step = (
-    Lookup
-    | Probe
-    | Serve
-    | OpenBody
-    | ServeStale
-    | Fetch
-    | StaleOnError
-    | Pass
-    | Forward
-    | Deliver
-    | Done
-)
 
 _HIT = Outcome(hit=True)
 _HIT_MEMORY = Outcome(hit=True, detail="memory")
@@ -280,7 +196,11 @@ class RequestFlow:
             else:
                 tier = "memory" if data is not None else self.shortcut.tier_of(entry)
                 outcome = msgspec.structs.replace(outcome, detail=tier or step.decision.detail)
-        sends_body = self.delivery.needs_body(ask.facts, entry)
+        facts = ask.facts
+        if facts.method == "GET" and not facts.conditional:
+            sends_body = True  # the common case, without evaluating anything
+        else:
+            sends_body = self.delivery.needs_body(facts, entry)
         if data is not None:
             source = FromStore(entry, BytesBody(data), self.clock.now())
         elif sends_body:

@@ -1,0 +1,116 @@
+"""The request flow's states: frozen values, one per step (see :mod:`edge.cache.flow`).
+
+msgspec Structs rather than dataclasses: a hit creates several of them, and a
+frozen Struct costs a fraction of a frozen dataclass to build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from edge.cache.deliver import Outcome, Source
+from edge.models import Entry, ProxyRequest, ProxyResponse
+from edge.policy.decide import LookupDecision
+from edge.policy.request import RequestFacts
+
+
+class Ask(msgspec.Struct, frozen=True):
+    """One client request as every step sees it."""
+
+    req: ProxyRequest
+    facts: RequestFacts
+    key: str
+    body: AsyncIterator[bytes] | None
+
+
+# -- the states ------------------------------------------------------------------
+class Lookup(msgspec.Struct, frozen=True):
+    ask: Ask
+
+
+class Probe(msgspec.Struct, frozen=True):
+    """Memory alone could not say: ask the whole store for the key's variants."""
+
+    ask: Ask
+
+
+class Serve(msgspec.Struct, frozen=True):
+    """Answer from a stored entry (a hit, a stale serve, a freshened entry)."""
+
+    ask: Ask
+    entry: Entry
+    outcome: Outcome
+    decision: LookupDecision
+
+
+class OpenBody(msgspec.Struct, frozen=True):
+    """The answer needs the body of an entry that is not in memory."""
+
+    ask: Ask
+    entry: Entry
+    outcome: Outcome
+    decision: LookupDecision
+
+
+class ServeStale(msgspec.Struct, frozen=True):
+    """RFC 5861 §3: serve the stale entry while one background fill revalidates it."""
+
+    ask: Ask
+    entry: Entry
+    decision: LookupDecision
+
+
+class Fetch(msgspec.Struct, frozen=True):
+    """A miss (``stale`` None) or a revalidation, through a fill."""
+
+    ask: Ask
+    decision: LookupDecision
+    stale: Entry | None
+
+
+class StaleOnError(msgspec.Struct, frozen=True):
+    """RFC 5861 §4, RFC 9111 §4.2.4: the origin failed; the stale entry may answer."""
+
+    ask: Ask
+    entry: Entry
+    decision: LookupDecision
+    status: int | None
+
+
+class Pass(msgspec.Struct, frozen=True):
+    ask: Ask
+    fwd: str
+    detail: str | None
+
+
+class Forward(msgspec.Struct, frozen=True):
+    """A method the cache does not answer; unsafe ones invalidate (RFC 9111 §4.4)."""
+
+    ask: Ask
+
+
+class Deliver(msgspec.Struct, frozen=True):
+    ask: Ask
+    source: Source
+    outcome: Outcome
+
+
+class Done(msgspec.Struct, frozen=True):
+    response: ProxyResponse
+
+
+Step = (
+    Lookup
+    | Probe
+    | Serve
+    | OpenBody
+    | ServeStale
+    | Fetch
+    | StaleOnError
+    | Pass
+    | Forward
+    | Deliver
+    | Done
+)
