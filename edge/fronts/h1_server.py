@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 from multidict import CIMultiDict
 
@@ -71,6 +70,7 @@ class H1Front:
         self.connections: set[Connection] = set()
         self.stopping = False
         self._server: asyncio.Server | None = None
+        self._port = 0
         self._all_gone: asyncio.Event | None = None
 
     @property
@@ -86,15 +86,12 @@ class H1Front:
         self._server = await loop.create_server(
             lambda: Connection(self), host, port, reuse_port=reuse_port or None, backlog=1024
         )
-        for sock in self._server.sockets:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def port(self) -> int:
-        assert self._server is not None and self._server.sockets
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        """The port listened on (the one the kernel chose for port 0)."""
+        return self._port
 
     async def stop(self, grace: float) -> None:
         """Stop accepting; idle connections close now, busy ones within ``grace``."""

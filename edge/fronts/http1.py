@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -35,14 +34,11 @@ from edge.errors import ClientRequestError, RequestTooLarge
 from edge.fronts import h1_wire as wire
 from edge.fronts.h1_body import RequestBody
 from edge.fronts.h1_request import ParsedRequest, RequestTimeout
+from edge.fronts.h1_transport import BODY, BODY_IDLE, HEAD, IDLE, PIPELINE, Transported
 from edge.fronts.plain import PlainAnswer, plain_answer
 
 if TYPE_CHECKING:
     from edge.fronts.h1_server import H1Front
-    from edge.fronts.h1_settings import Cancellable
-
-_PIPELINE, _BODY = 1, 2  # reasons to stop reading the socket
-_IDLE, _HEAD, _BODY_IDLE = 1, 2, 3  # what the connection's one timer is for
 
 
 class _Refused(Exception):
@@ -53,25 +49,18 @@ class _Refused(Exception):
         self.answer = answer
 
 
-class Connection(asyncio.Protocol):
+class Connection(Transported):
     __slots__ = (
         "front",
         "parser",
-        "transport",
         "peer",
         "local",
         "queue",
         "parsing",
         "active",
         "out",
-        "lost",
         "closing",
         "broken",
-        "_read_off",
-        "_write_paused",
-        "_drained",
-        "_timer",
-        "_timer_kind",
         "_head_open",
         "_head_raw",
         "_url",
@@ -83,22 +72,16 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, front: H1Front) -> None:
         self.front = front
+        super().__init__(front.timers)
         self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
         self.peer = ""
         self.local = ""
         self.queue: deque[ParsedRequest] = deque()  # heads waiting for their answer, in order
         self.parsing: ParsedRequest | None = None  # the message whose body is being read
         self.active: asyncio.Task[None] | None = None  # the request being answered
         self.out: list[bytes] = []  # hot answers of this batch, written together
-        self.lost = False
         self.closing = False  # close once the request in hand is answered
         self.broken = False  # parsing stopped: an error answer is queued
-        self._read_off = 0
-        self._write_paused = False
-        self._drained: asyncio.Event | None = None
-        self._timer: Cancellable | None = None
-        self._timer_kind = 0
         self._head_open = False
         self._head_raw = 0
         self._url: list[bytes] = []
@@ -109,8 +92,8 @@ class Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) else ""
         local = transport.get_extra_info("sockname")
@@ -119,13 +102,10 @@ class Connection(asyncio.Protocol):
         if self.front.stopping:
             transport.close()
             return
-        self._arm(_IDLE, self.front.settings.keepalive)
+        self.arm(IDLE, self.front.settings.keepalive)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self._disarm()
-        if self._drained is not None:
-            self._drained.set()  # a writer waiting for the client wakes and sees it gone
+        self.released()  # a writer waiting for the client wakes and sees it gone
         gone = ConnectionResetError("client went away")
         if self.parsing is not None and self.parsing.body is not None:
             self.parsing.body.fail(gone)
@@ -134,34 +114,16 @@ class Connection(asyncio.Protocol):
                 req.body.fail(gone)
         self.front.connection_gone(self)
 
-    def pause_writing(self) -> None:
-        self._write_paused = True
-        if self._drained is not None:
-            self._drained.clear()
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._drained is not None:
-            self._drained.set()
-
     def data_received(self, data: bytes) -> None:
         if self.broken:
             return
-        if self._head_open:
-            # llhttp buffers a field until it ends: count the head's bytes as they arrive
-            self._head_raw += len(data)
-            limits = self.front.settings
-            if self._head_raw > limits.request_line + limits.header_bytes:
-                self._fail(plain_answer(431, "request header section too large\n", *self._who))
-                self._dispatch()
-                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # Upgrade and CONNECT are not proxied (Upgrade is hop-by-hop): the request is
             # answered as a plain one, and the connection closes after it
             self.broken = True
-            self._pause(_PIPELINE)
+            self.pause(PIPELINE)
             if self.queue:
                 self.queue[-1].keep_alive = False
             else:
@@ -175,7 +137,23 @@ class Connection(asyncio.Protocol):
                 self._fail(plain_answer(400, "malformed request\n", *self._who))
         except httptools.HttpParserError as exc:
             self._fail(plain_answer(400, f"malformed request: {exc}\n", *self._who))
+        else:
+            if self._head_open:
+                self._count_tail(data)
         self._dispatch()
+
+    def _count_tail(self, data: bytes) -> None:
+        """Bound the field llhttp is still buffering: it has no size limit of its own.
+
+        Complete fields are counted by ``on_header``; the unfinished one is what
+        follows the last LF seen, growing by every chunk without one.
+        """
+        lf = data.rfind(b"\n")
+        self._head_raw = len(data) - lf - 1 if lf >= 0 else self._head_raw + len(data)
+        limits = self.front.settings
+        allowed = limits.header_bytes + (0 if self._headers else limits.request_line)
+        if self._header_bytes + self._head_raw > allowed:
+            self._fail(plain_answer(431, "request header section too large\n", *self._who))
 
     @property
     def _who(self) -> tuple[str, str]:
@@ -190,7 +168,7 @@ class Connection(asyncio.Protocol):
         self._headers = []
         self._header_bytes = 0
         self._plain = True
-        self._arm(_HEAD, self.front.settings.head_timeout)  # absolute, from the first byte
+        self.arm(HEAD, self.front.settings.head_timeout)  # absolute, from the first byte
 
     def on_url(self, piece: bytes) -> None:
         self._url_len += len(piece)
@@ -209,7 +187,7 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._head_open = False
-        self._disarm()
+        self.disarm()
         parser = self.parser
         url = b"".join(self._url)
         req = ParsedRequest(
@@ -239,23 +217,23 @@ class Connection(asyncio.Protocol):
             limit = self.front.settings.max_body
             text = f"request body over {limit} bytes\n"
             raise _Refused(plain_answer(413, text, self.front.settings.name, "request-too-large"))
-        if self._timer_kind == _BODY_IDLE:
-            self._arm(_BODY_IDLE, self.front.settings.body_idle)
+        if self._timer_kind == BODY_IDLE:
+            self.arm(BODY_IDLE, self.front.settings.body_idle)
 
     def on_message_complete(self) -> None:
         req = self.parsing
         if req is not None and req.body is not None:
             req.body.finish()
-            if self._timer_kind == _BODY_IDLE:
-                self._disarm()
+            if self._timer_kind == BODY_IDLE:
+                self.disarm()
         self.parsing = None
 
     # -- the body's owner (edge.fronts.h1_body.BodyOwner) ------------------------------
     def body_paused(self, paused: bool) -> None:
         if paused:
-            self._pause(_BODY)
+            self.pause(BODY)
         else:
-            self._resume(_BODY)
+            self.resume(BODY)
 
     def body_wanted(self) -> None:
         req = self.parsing
@@ -265,16 +243,16 @@ class Connection(asyncio.Protocol):
 
     def body_waiting(self, waiting: bool) -> None:
         if waiting:
-            self._arm(_BODY_IDLE, self.front.settings.body_idle)
-        elif self._timer_kind == _BODY_IDLE:
-            self._disarm()
+            self.arm(BODY_IDLE, self.front.settings.body_idle)
+        elif self._timer_kind == BODY_IDLE:
+            self.disarm()
 
     # -- errors -----------------------------------------------------------------------
     def _fail(self, answer: PlainAnswer) -> None:
         """Stop parsing; answer ``answer`` in turn (or break the request in hand) and close."""
         self.broken = True
         self._head_open = False
-        self._pause(_PIPELINE)
+        self.pause(PIPELINE)
         req = self.parsing
         self.parsing = None
         if req is not None and req.started:
@@ -307,7 +285,7 @@ class Connection(asyncio.Protocol):
                     req.target,
                     req.header_view,
                     date=front.date_line(),
-                    connection=self._connection_line(req, close),
+                    connection=self.connection_line(req, close),
                 )
                 if found is not None:
                     queue.popleft()
@@ -325,15 +303,15 @@ class Connection(asyncio.Protocol):
             self.active = asyncio.get_running_loop().create_task(self._serve(req))
         self._flush()
         if queue:
-            self._pause(_PIPELINE)
+            self.pause(PIPELINE)
         elif self.active is None:
             if not self.broken:
-                self._resume(_PIPELINE)
+                self.resume(PIPELINE)
             if not self._head_open and self.parsing is None and not self.lost:
                 if front.stopping or self.closing:
                     self._close()
                 else:
-                    self._arm(_IDLE, front.settings.keepalive)
+                    self.arm(IDLE, front.settings.keepalive)
 
     async def _serve(self, req: ParsedRequest) -> None:
         front = self.front
@@ -361,13 +339,10 @@ class Connection(asyncio.Protocol):
         )
 
     @staticmethod
-    def _connection_line(req: ParsedRequest, close: bool) -> bytes:
+    def connection_line(req: ParsedRequest, close: bool) -> bytes:
         if close:
             return wire.CONNECTION_CLOSE
         return wire.CONNECTION_KEEP_ALIVE if req.version == "1.0" else b""
-
-    def connection_line(self, req: ParsedRequest, close: bool) -> bytes:
-        return self._connection_line(req, close)
 
     def _send_refusal(self, req: ParsedRequest) -> None:
         answer = req.refused
@@ -387,32 +362,7 @@ class Connection(asyncio.Protocol):
         self.front.logged(self, req, answer.status, len(body), None, answer.headers["Cache-Status"])
         self._close()
 
-    # -- writing (edge.fronts.h1_send.Wire) -------------------------------------------
-    def write(self, data: bytes) -> None:
-        if not self.lost and self.transport is not None:
-            self.transport.write(data)
-
-    def writelines(self, data: Iterable[bytes]) -> None:
-        if not self.lost and self.transport is not None:
-            self.transport.writelines(data)
-
-    async def drain(self) -> None:
-        if self.lost:
-            raise ConnectionResetError("client went away")
-        if not self._write_paused:
-            return
-        if self._drained is None:
-            self._drained = asyncio.Event()
-        while self._write_paused and not self.lost:
-            self._drained.clear()
-            await self._drained.wait()
-        if self.lost:
-            raise ConnectionResetError("client went away")
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
+    # -- writing ------------------------------------------------------------------------
     def _flush(self) -> None:
         out = self.out
         if out:
@@ -423,7 +373,7 @@ class Connection(asyncio.Protocol):
             out.clear()
 
     def _close(self) -> None:
-        self._disarm()
+        self.disarm()
         self.broken = True
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()  # sends what is buffered, then closes
@@ -439,43 +389,19 @@ class Connection(asyncio.Protocol):
     def idle(self) -> bool:
         return self.active is None and not self.queue and not self._head_open
 
-    def _pause(self, reason: int) -> None:
-        was = self._read_off
-        self._read_off |= reason
-        if not was and self.transport is not None and not self.lost:
-            self.transport.pause_reading()
-
-    def _resume(self, reason: int) -> None:
-        was = self._read_off
-        self._read_off &= ~reason
-        if was and not self._read_off and self.transport is not None and not self.lost:
-            self.transport.resume_reading()
-
-    def _arm(self, kind: int, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_kind = kind
-        self._timer = self.front.timers.call_later(delay, self._on_timer)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_kind = 0
-
-    def _on_timer(self) -> None:
+    def on_timer(self) -> None:
         kind, self._timer, self._timer_kind = self._timer_kind, None, 0
         if self.lost:
             return
-        if kind == _IDLE:
+        if kind == IDLE:
             if self.idle and self.parsing is None:
                 self._close()  # RFC 9112 §9.5: a server may close an idle connection
-        elif kind == _HEAD:
+        elif kind == HEAD:
             self._fail(plain_answer(408, "request head not received in time\n", *self._who))
             self._dispatch()
-        elif kind == _BODY_IDLE:
+        elif kind == BODY_IDLE:
             req = self.parsing
-            if req is not None and req.body is not None and not self._read_off & _BODY:
+            if req is not None and req.body is not None and not self._read_off & BODY:
                 req.body.fail(RequestTimeout("request body stalled"))
                 self.broken = True
                 self.closing = True

@@ -1,0 +1,114 @@
+"""The socket side of an http1 connection: writes with flow control, read pausing, one timer.
+
+Write flow control (asyncio has no drain for a bare Protocol, and uvloop's
+transports none either): ``pause_writing``/``resume_writing`` drive an event
+that writers wait on; ``connection_lost`` sets it too, so a writer waiting on
+a client that left wakes up and raises instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from edge.fronts.h1_settings import Cancellable, Timers
+
+PIPELINE, BODY = 1, 2  # reasons to stop reading the socket
+IDLE, HEAD, BODY_IDLE = 1, 2, 3  # what the connection's one timer is for
+
+
+class Transported(asyncio.Protocol):
+    """A protocol's transport, its flow-control state and its one timer."""
+
+    __slots__ = (
+        "timers",
+        "transport",
+        "lost",
+        "_read_off",
+        "_write_paused",
+        "_drained",
+        "_timer",
+        "_timer_kind",
+    )
+
+    def __init__(self, timers: Timers) -> None:
+        self.timers = timers
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self._read_off = 0
+        self._write_paused = False
+        self._drained: asyncio.Event | None = None
+        self._timer: Cancellable | None = None
+        self._timer_kind = 0
+
+    # -- asyncio.Protocol flow control ------------------------------------------------
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self._drained is not None:
+            self._drained.clear()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None:
+            self._drained.set()
+
+    def released(self) -> None:
+        """The connection is gone: no timer, and every waiting writer wakes up."""
+        self.lost = True
+        self.disarm()
+        if self._drained is not None:
+            self._drained.set()
+
+    # -- writing (edge.fronts.h1_send.Wire) -----------------------------------------------
+    def write(self, data: bytes) -> None:
+        if not self.lost and self.transport is not None:
+            self.transport.write(data)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        if not self.lost and self.transport is not None:
+            self.transport.writelines(data)
+
+    async def drain(self) -> None:
+        if self.lost:
+            raise ConnectionResetError("client went away")
+        if not self._write_paused:
+            return
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        while self._write_paused and not self.lost:
+            self._drained.clear()
+            await self._drained.wait()
+        if self.lost:
+            raise ConnectionResetError("client went away")
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- reading and the timer -----------------------------------------------------------
+    def pause(self, reason: int) -> None:
+        was = self._read_off
+        self._read_off |= reason
+        if not was and self.transport is not None and not self.lost:
+            self.transport.pause_reading()
+
+    def resume(self, reason: int) -> None:
+        was = self._read_off
+        self._read_off &= ~reason
+        if was and not self._read_off and self.transport is not None and not self.lost:
+            self.transport.resume_reading()
+
+    def arm(self, kind: int, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_kind = kind
+        self._timer = self.timers.call_later(delay, self.on_timer)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_kind = 0
+
+    def on_timer(self) -> None:
+        """The timer fired; ``_timer_kind`` said what for."""
