@@ -123,7 +123,7 @@ async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
 def _upstream(
     cfg: Config, session: aiohttp.ClientSession, clock: Clock
 ) -> tuple[Upstream, ParentSet | None]:
-    """Where misses go: the origin, or the parents (shields) in front of it (README: running a small CDN)."""
+    """Where misses go: the origin, or the parents (shields) in front of it."""
     host = None if cfg.origin.preserve_host else origin_host(cfg.origin.url)
     origin = OriginClient(cfg.origin, session, host=host)
     cluster = cfg.cluster
