@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 RSTAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench cluster clean venv
+.PHONY: demo test lint typecheck pytest bench cluster conformance clean venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy edge origin_stub
+	$(BIN)/mypy edge origin_stub conformance
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
@@ -41,6 +41,12 @@ bench: $(STAMP)
 
 cluster: $(RSTAMP)
 	$(BIN)/python -m edge.runtime.cluster_demo
+
+# The public cache-tests suite through an edge (Node.js and ../shared/cache-tests or
+# $$CACHE_TESTS_DIR; skipped when either is missing). Fails on a required failure that
+# conformance/baseline.json does not list.
+conformance: $(RSTAMP)
+	$(BIN)/python -m conformance.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
