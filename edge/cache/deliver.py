@@ -51,13 +51,18 @@ class FromStore(msgspec.Struct, frozen=True):
 
 
 class FromSpool(msgspec.Struct, frozen=True):
-    """A response being filled: its headers as the origin sent them, its body as it arrives."""
+    """A response being filled: its headers as the origin sent them, its body as it arrives.
+
+    ``now`` is set when the response is reused from a fill that had already
+    delivered it (a hit): the answer then carries this cache's Age and ttl.
+    """
 
     entry: Entry
     status: int
     reason: str
     headers: CIMultiDict[str]
     spool: Spool
+    now: float | None = None
 
 
 class FromOrigin(msgspec.Struct, frozen=True):
@@ -162,11 +167,17 @@ class Delivery:
 
     def _from_spool(self, facts: RequestFacts, src: FromSpool, out: Outcome) -> ProxyResponse:
         entry = src.entry
+        age: str | None = None
+        ttl: float | None = None
+        if src.now is not None:
+            age_s, ttl = age_and_ttl(entry, src.now)
+            age = age_value(age_s)
         status_value = cache_status(
             self._name,
-            hit=False,
+            hit=out.hit,
             fwd=out.fwd,
             fwd_status=out.fwd_status,
+            ttl=ttl,
             stored=out.stored,
             collapsed=out.collapsed,
             detail=out.detail,
@@ -174,10 +185,15 @@ class Delivery:
         cond = evaluate_conditionals(facts, entry)
         if cond is ConditionalResult.NOT_MODIFIED:
             headers = CIMultiDict(not_modified_headers(entry))
+            if age is not None:
+                headers["Age"] = age
             return self._finish(304, "Not Modified", headers, status_value, None)
         if cond is ConditionalResult.PRECONDITION_FAILED:
             return self._precondition_failed(status_value)
         headers = CIMultiDict(src.headers)
+        if age is not None:
+            headers.popall("Age", None)
+            headers["Age"] = age
         length = entry.body_size if "Content-Length" in headers else None
         if facts.range is not None and range_applies(src.status, length):
             assert length is not None

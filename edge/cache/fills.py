@@ -34,10 +34,12 @@ from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
-from edge.policy.fill import CLIENT_ONLY_FIELDS, decide_fill
+from edge.policy.fill import CLIENT_ONLY_FIELDS, decide_fill, joins_running_fill
+from edge.policy.headers import AnyHeaders
 from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
+from edge.policy.vary import variant_key
 from edge.runtime.stats import Stats
 from edge.store.base import Store
 
@@ -92,6 +94,12 @@ class Fill:
     shared: asyncio.Future[Shared]  # what followers see
     own: asyncio.Future[Own]  # what the client that started it sees
     background: bool
+    finished: asyncio.Event  # set once the fill has ended (stored, freshened, failed)
+
+    @property
+    def pending(self) -> bool:
+        """Its response has not arrived yet: a request joining now is as if sent with it."""
+        return not self.shared.done()
 
 
 class Fills:
@@ -134,19 +142,43 @@ class Fills:
         *,
         variant: str | None = None,
     ) -> tuple[Fill, bool]:
-        """The fill for ``key``: an existing one (collapsed=True) or a new one.
+        """The fill for ``key``: a running one (collapsed=True) or a new one.
 
+        Only a fill whose response is still outstanding is joined, and only by a
+        request that may join one (:func:`joins_running_fill`); a response that
+        has arrived is found by :meth:`delivered` and looked up like a stored one.
         ``variant`` narrows collapsing to requests that select that Vary variant,
         for a request that joined a fill of another variant and must fetch its own.
         """
         slot = key if variant is None else f"{key}\x00{variant}"
         shareable = not facts.authorization and not self._is_hit_for_miss(key)
-        if shareable:
+        if shareable and joins_running_fill(facts):
             fill = self._fills.get(slot)
-            if fill is not None:
+            if fill is not None and fill.pending:
                 self._stats.collapsed += 1
                 return fill, True
         return self._start(key, slot, req, facts, stale, register=shareable), False
+
+    def delivered(self, key: str, req_headers: AnyHeaders) -> tuple[Fill, Stored] | None:
+        """The fill of ``key`` whose storable response has arrived and is still streaming in.
+
+        Its entry is not in the store yet; a request that selects its variant may be
+        answered from its spool (when the entry may be reused for it), or waits for
+        it to be committed and looks it up again. Never a fill that broke off.
+        """
+        fill = self._fills.get(key)
+        if fill is None:
+            return None
+        stored = _stored_of(fill)
+        if stored is None:
+            return None
+        want = variant_key(stored.entry.vary, req_headers)
+        if stored.entry.variant != want:
+            fill = self._fills.get(f"{key}\x00{want}")
+            stored = _stored_of(fill) if fill is not None else None
+            if fill is None or stored is None or stored.entry.variant != want:
+                return None
+        return fill, stored
 
     def start_background(
         self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry
@@ -169,7 +201,9 @@ class Fills:
         background: bool = False,
     ) -> Fill:
         loop = asyncio.get_running_loop()
-        fill = Fill(key, slot, loop.create_future(), loop.create_future(), background)
+        fill = Fill(
+            key, slot, loop.create_future(), loop.create_future(), background, asyncio.Event()
+        )
         if register:
             self._fills[slot] = fill
         if background:
@@ -251,6 +285,7 @@ class Fills:
                 del self._fills[fill.slot]
             if fill.background:
                 self._background -= 1
+            fill.finished.set()
 
     async def _fetch(
         self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry | None
@@ -359,6 +394,16 @@ class Fills:
                 self._stats.stored += 1
         finally:
             spool.release()
+
+
+def _stored_of(fill: Fill) -> Stored | None:
+    """The fill's shared outcome when it is a response still being stored, else None."""
+    if fill.pending or fill.shared.cancelled() or fill.shared.exception() is not None:
+        return None
+    result = fill.shared.result()
+    if not isinstance(result, Stored) or result.spool.error is not None:
+        return None
+    return result
 
 
 def _fail(fill: Fill, exc: EdgeError) -> None:

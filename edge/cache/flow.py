@@ -32,6 +32,7 @@ from edge.cache.fills import Fill, Fills, Freshened, Own, PassThrough, Shared, S
 from edge.cache.forwarding import Forwarding
 from edge.cache.states import (
     Ask,
+    AwaitFill,
     Deliver,
     Done,
     Fetch,
@@ -67,6 +68,7 @@ CacheReady = Callable[[], bool]
 
 _HIT = Outcome(hit=True)
 _HIT_MEMORY = Outcome(hit=True, detail="memory")
+_HIT_SPOOL = Outcome(hit=True, detail="spool")
 
 
 class RequestFlow:
@@ -120,6 +122,9 @@ class RequestFlow:
                     step = self._serve_stale(step)
                 case Fetch():
                     step = await self._fetch(step)
+                case AwaitFill():
+                    await step.finished.wait()
+                    step = Lookup(step.ask)
                 case StaleOnError():
                     step = self._stale_on_error(step)
                 case Pass():
@@ -158,6 +163,10 @@ class RequestFlow:
             ask.facts, entry, self.clock.now(), vary_miss=bool(entries) and entry is None
         )
         action = decision.action
+        if action is LookupAction.MISS or action is LookupAction.REVALIDATE:
+            filling = self.fills.delivered(ask.key, ask.req.headers)
+            if filling is not None:  # a newer response is arriving: it is what is stored
+                return self._filling(ask, *filling)
         if action is LookupAction.HIT:
             assert entry is not None  # decide_lookup hits only with an entry
             self.stats.hits += 1
@@ -180,6 +189,22 @@ class RequestFlow:
         if action is LookupAction.UNSATISFIABLE:
             raise OnlyIfCachedMiss("only-if-cached: nothing usable is stored for this request")
         assert_never(action)
+
+    def _filling(self, ask: Ask, fill: Fill, stored: Stored) -> Step:
+        """Look up the response a fill is storing as if it were stored already.
+
+        Reusable for this request: answered from the spool as it fills (a hit,
+        read-while-writer). Otherwise (it needs validation, RFC 9111 §4.2, §5.2):
+        wait for the commit and look up again, so the request validates the
+        stored response itself instead of reusing a response it did not ask for.
+        """
+        now = self.clock.now()
+        entry = stored.entry
+        if decide_lookup(ask.facts, entry, now).action is not LookupAction.HIT:
+            return AwaitFill(ask, fill.finished)
+        self.stats.hits += 1
+        source = FromSpool(entry, stored.status, stored.reason, stored.headers, stored.spool, now)
+        return Deliver(ask, source, _HIT_SPOOL)
 
     def _serve_stale(self, step: ServeStale) -> Step:
         ask = step.ask

@@ -6,6 +6,7 @@ frozen Struct costs a fraction of a frozen dataclass to build.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -70,6 +71,14 @@ class Fetch(msgspec.Struct, frozen=True):
     stale: Entry | None
 
 
+class AwaitFill(msgspec.Struct, frozen=True):
+    """A fill's response arrived before this request, which may not reuse it as it is:
+    wait until it is stored, then look it up again (and validate it, RFC 9111 §4.3)."""
+
+    ask: Ask
+    finished: asyncio.Event
+
+
 class StaleOnError(msgspec.Struct, frozen=True):
     """RFC 5861 §4, RFC 9111 §4.2.4: the origin failed; the stale entry may answer."""
 
@@ -108,6 +117,7 @@ Step = (
     | OpenBody
     | ServeStale
     | Fetch
+    | AwaitFill
     | StaleOnError
     | Pass
     | Forward

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from edge.policy.decide import StoreDecision
 from edge.policy.invalidate import SAFE_METHODS
+from edge.policy.request import RequestFacts
 
 #: Request fields the cache answers itself from the full response, so a fill
 #: never sends them upstream: the client's preconditions (RFC 9110 §13.2.1 lets
@@ -51,6 +52,22 @@ def head_miss_passes(method: str) -> bool:
     GET body to answer a HEAD would cost the origin a full transfer for nothing.
     """
     return method == "HEAD"
+
+
+def joins_running_fill(facts: RequestFacts) -> bool:
+    """May this request wait for the answer to a fill that is already running?
+
+    RFC 9111 §4 lets a cache satisfy requests with one response when sending
+    one request upstream is equivalent to sending each: a request that arrives
+    while the fill's response is still outstanding could have been sent at the
+    same time. A request whose own directives forbid reusing a response
+    without validation (``no-cache``, §5.2.1.4; ``max-age=0``, §5.2.1.1) asks
+    for an answer newer than its own arrival, which a fill sent before it
+    cannot promise: it never joins. Once the fill's response has arrived, a new
+    request looks it up like a stored response instead (:func:`decide_lookup`).
+    """
+    cc = facts.cc
+    return not cc.no_cache and cc.max_age != 0
 
 
 def range_applies(status: int, length: int | None) -> bool:

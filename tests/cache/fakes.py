@@ -21,14 +21,18 @@ class Script:
     chunks: tuple[bytes, ...] = (b"hello",)
     gate: asyncio.Event | None = None
     fail: bool = False  # raise a connect error instead of answering
+    body_gate: asyncio.Event | None = None  # hold the body (after the head) until set
 
 
 @dataclass
 class _Body:
     chunks_: tuple[bytes, ...]
     closed: bool = False
+    gate: asyncio.Event | None = None
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
+        if self.gate is not None:
+            await self.gate.wait()
         for chunk in self.chunks_:
             await asyncio.sleep(0)
             yield chunk
@@ -79,6 +83,6 @@ class FakeUpstream:
         if "Content-Length" not in fields and "Transfer-Encoding" not in fields:
             fields["Content-Length"] = str(sum(len(c) for c in script.chunks))
         length = 0 if method == "HEAD" else int(fields["Content-Length"])
-        body_ = _Body(chunks)
+        body_ = _Body(chunks, gate=script.body_gate)
         self.bodies.append(body_)
         return OriginResponse(script.status, "", fields, length, body_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from policy_helpers import req
 
 from edge.policy.decide import StoreDecision
 from edge.policy.fill import (
@@ -12,6 +13,7 @@ from edge.policy.fill import (
     decide_fill,
     group_invalidation_applies,
     head_miss_passes,
+    joins_running_fill,
     range_applies,
     serves_stale_on,
     unsafe,
@@ -111,3 +113,13 @@ def test_decide_fill_too_large_and_hit_for_miss(
         spool_available=spool,
     )
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [({}, True), ({"Cache-Control": "max-age=5"}, True), ({"Cache-Control": "max-stale"}, True),
+     ({"Cache-Control": "no-cache"}, False), ({"Cache-Control": "NO-CACHE"}, False),
+     ({"Pragma": "no-cache"}, False), ({"Cache-Control": "max-age=0"}, False)],
+)  # fmt: skip
+def test_rfc9111_4_who_joins_a_running_fill(fields: dict[str, str], expected: bool) -> None:
+    assert joins_running_fill(req("GET", *fields.items())) is expected
