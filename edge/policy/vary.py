@@ -4,7 +4,9 @@ Request field values are normalised before comparison, as §4.1 allows
 ("combining multiple field lines, normalizing both header field values in
 a way that is known to have identical semantics"), to limit variant
 explosion: Accept-Encoding becomes the sorted set of acceptable codings,
-Accept-Language the lower-cased languages in preference order.
+Accept-Language the lower-cased languages grouped by preference (see
+:func:`normalize`). A stored response in one language also answers a request
+whose first choice is that language (:func:`select_variant`).
 """
 
 from __future__ import annotations
@@ -65,11 +67,46 @@ def normalize(name: str, value: str | None) -> str:
     if lname == "accept-encoding":
         return ",".join(sorted({c for c, q in _weighted(value) if q > 0.0}))
     if lname == "accept-language":
-        langs = sorted(((lang, q) for lang, q in _weighted(value) if q > 0.0), key=lambda p: -p[1])
-        return ",".join(dict.fromkeys(lang for lang, _ in langs))
+        return _languages(value)
     members = [" ".join(m.split()) for m in split_list(value)]
     out = ",".join(members)
     return out.lower() if lname in _CASE_INSENSITIVE else out
+
+
+def _languages(value: str) -> str:
+    """Accept-Language as its preference groups (RFC 9110 §12.5.4, §12.4.2).
+
+    Ranges are case-insensitive (RFC 4647 §2.1). A q-value only ranks: ranges
+    of equal weight form one group, written in sorted order (so ``en, de`` and
+    ``de, en`` are one variant), groups from most to least preferred (so
+    ``en, fr;q=0.5`` and ``en-US;q=1.0, fr;q=0.4`` differ only in case). A
+    range refused with ``q=0`` is kept apart (it narrows ``*``).
+    """
+    weights: dict[str, float] = {}
+    for lang, q in _weighted(value):
+        weights[lang] = max(q, weights.get(lang, 0.0))
+    groups: dict[float, list[str]] = {}
+    for lang, q in weights.items():
+        groups.setdefault(q, []).append(lang)
+    ranked = [" ".join(sorted(groups[q])) for q in sorted(groups, reverse=True) if q > 0.0]
+    refused = sorted(groups.get(0.0, ()))
+    return ",".join(ranked + [f"!{lang}" for lang in refused])
+
+
+def first_choice_matches(accept_language: str, language: str) -> bool:
+    """Is ``language`` (a Content-Language tag) what this request prefers above all?
+
+    True when every range of the highest weight matches the tag by basic
+    filtering (RFC 4647 §3.3.1: the range equals the tag or is a prefix of it
+    ending at a "-"); ``*`` never counts, it names no language.
+    """
+    weighted = [(lang, q) for lang, q in _weighted(accept_language) if q > 0.0]
+    if not weighted:
+        return False
+    top = max(q for _, q in weighted)
+    tag = language.strip().lower()
+    firsts = [lang for lang, q in weighted if q == top]
+    return all(r != "*" and (tag == r or tag.startswith(r + "-")) for r in firsts)
 
 
 def variant_key(names: tuple[str, ...], req_headers: AnyHeaders) -> str:
@@ -87,14 +124,54 @@ def variant_key(names: tuple[str, ...], req_headers: AnyHeaders) -> str:
 def select_variant(entries: Sequence[Entry], req_headers: AnyHeaders) -> Entry | None:
     """The most recent stored response whose Vary matches (RFC 9111 §4.1).
 
-    ``Vary: *`` never matches.
+    ``Vary: *`` never matches. See :func:`matches` for what matching means.
     """
     best: Entry | None = None
     for entry in entries:
         if "*" in entry.vary:
             continue
-        if variant_key(entry.vary, req_headers) != entry.variant:
+        if not matches(entry, req_headers):
             continue
         if best is None or entry.response_time > best.response_time:
             best = entry
     return best
+
+
+def matches(entry: Entry, req_headers: AnyHeaders) -> bool:
+    """Does this request select ``entry``? (RFC 9111 §4.1.)
+
+    Every field Vary names must match the stored request's, once normalised;
+    except that when the response is in one language (its Content-Language),
+    a request whose first choice is that language selects it whatever else its
+    Accept-Language lists: the origin, negotiating by preference
+    (RFC 9110 §12.5.4), would answer it in the language it already chose once.
+    """
+    key = variant_key(entry.vary, req_headers)
+    if key == entry.variant:
+        return True
+    if "accept-language" not in entry.vary:
+        return False
+    language = _content_language(entry)
+    if language is None:
+        return False
+    ours_lines, theirs_lines = key.split("\n"), entry.variant.split("\n")
+    if len(ours_lines) != len(entry.vary) or len(theirs_lines) != len(entry.vary):
+        return False
+    for name, ours, theirs in zip(entry.vary, ours_lines, theirs_lines, strict=True):
+        if ours == theirs:
+            continue
+        lines = req_headers.getall(name, None)
+        if name != "accept-language" or not lines:
+            return False
+        if not first_choice_matches(", ".join(lines), language):
+            return False
+    return True
+
+
+def _content_language(entry: Entry) -> str | None:
+    """The stored response's language, when it names exactly one."""
+    for name, value in entry.headers:
+        if name.lower() == "content-language":
+            tags = split_list(value)
+            return tags[0] if len(tags) == 1 else None
+    return None

@@ -14,6 +14,7 @@ from edge.policy import (
     variant_key,
     vary_names,
 )
+from edge.policy.vary import first_choice_matches
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,9 @@ def test_rfc9111_4_1_vary_names(lines: list[str], expected: tuple[str, ...]) -> 
         ("accept-encoding", "gzip, identity;q=0", "gzip"),  # q=0 means not acceptable
         ("accept-language", "en-US, fr;q=0.5", "en-us,fr;q=0.4"),
         ("accept-language", "fr;q=0.5, en", "en, fr;q=0.9"),  # ordered by preference
+        ("accept-language", "en, de", "de, en"),  # equal weight: order means nothing
+        ("accept-language", "en, de", "eN ,De;q=1.0"),
+        ("accept-language", "en, de, en;q=0.2", "de, en"),  # a repeated range: its best q
         ("x-custom", "a,   b", "a, b"),
     ],
 )
@@ -52,7 +56,9 @@ def test_rfc9111_4_1_normalization_equal(name: str, a: str, b: str) -> None:
     ("name", "a", "b"),
     [
         ("accept-encoding", "gzip", "br"),
-        ("accept-language", "en, fr", "fr, en"),
+        ("accept-language", "en, fr;q=0.5", "fr, en;q=0.5"),
+        ("accept-language", "en, fr", "en, fr;q=0.5"),  # a tie is not a preference
+        ("accept-language", "*", "*, fr;q=0"),  # refusing a language narrows "*"
         ("x-custom", "A", "a"),  # unknown fields keep their case
         ("accept-encoding", None, ""),  # absent matches only absent
     ],
@@ -116,3 +122,30 @@ def test_normalize_url(value: str, expected: tuple[str, str, str]) -> None:
 def test_normalize_url_rejects_other_inputs(value: str) -> None:
     with pytest.raises(ValueError, match="expected a path"):
         normalize_url(value, "http", "example.com")
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "expected"),
+    [("fr;q=0.5, de;q=1.0", "de", True), ("de", "de-CH", True), ("de-CH", "de", False),
+     ("en, de", "de", False), ("de, en;q=0.9", "DE", True), ("*", "de", False),
+     ("fr;q=0.5, de;q=0", "de", False), ("", "de", False)],
+)  # fmt: skip
+def test_rfc9110_12_5_4_first_choice(accept: str, language: str, expected: bool) -> None:
+    assert first_choice_matches(accept, language) is expected
+
+
+def test_rfc9111_4_1_a_response_in_the_first_choice_language_is_selected() -> None:
+    stored = entry(
+        ("Vary", "Accept-Language, Accept-Encoding"),
+        ("Content-Language", "de"),
+        req_headers=hdrs(("Accept-Language", "en, de"), ("Accept-Encoding", "gzip")),
+    )
+    assert select_variant([stored], hdrs(Accept_Language="fr;q=0.5, de", Accept_Encoding="gzip"))
+    # every other field must still match, and a first choice elsewhere selects nothing
+    assert not select_variant([stored], hdrs(Accept_Language="de", Accept_Encoding="br"))
+    assert not select_variant(
+        [stored], hdrs(Accept_Language="fr, de;q=0.5", Accept_Encoding="gzip")
+    )
+    assert not select_variant([stored], hdrs(Accept_Encoding="gzip"))
+    unlabelled = entry(("Vary", "Accept-Language"), req_headers=hdrs(("Accept-Language", "en, de")))
+    assert not select_variant([unlabelled], hdrs(Accept_Language="fr;q=0.5, de"))
