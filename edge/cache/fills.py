@@ -180,6 +180,34 @@ class Fills:
                 return None
         return fill, stored
 
+    def adopt(
+        self,
+        key: str,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        resp: OriginResponse,
+        request_time: float,
+        response_time: float,
+    ) -> Stored | None:
+        """Store a response fetched outside any fill, if it may answer later GETs.
+
+        That is a POST response as RFC 9110 §9.3.3 allows (the flow forwards the
+        POST itself): its body streams to the client and into a spool, committed
+        once complete, like a fill's. None when it may not be stored.
+        """
+        decision = decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url)
+        if not decision.store:
+            return None
+        result = self._classify(key, req, facts, resp, request_time, response_time)
+        if isinstance(result, PassThrough):
+            return None
+        task = asyncio.get_running_loop().create_task(
+            self._spool_body(result.stored, result.response)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return result.stored
+
     def start_background(
         self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry
     ) -> bool:
@@ -342,7 +370,7 @@ class Fills:
     ) -> _Body | PassThrough:
         spool_dir = self._spool_dir()
         decision = decide_fill(
-            decide_store(facts, resp.status, resp.headers, self._opts),
+            decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url),
             status=resp.status,
             content_length=resp.content_length,
             request_no_store=facts.cc.no_store,

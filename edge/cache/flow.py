@@ -314,9 +314,21 @@ class RequestFlow:
     async def _forward(self, step: Forward) -> Step:
         ask = step.ask
         self.stats.passes += 1
+        request_time = self.clock.now()
         resp = await self._send(ask)
         if unsafe(ask.req.method):
             await self.invalidate_after(ask.req, resp.status, resp.headers)
+        if ask.req.method == "POST":  # RFC 9110 §9.3.3: it may answer later GETs
+            stored = self.fills.adopt(
+                ask.key, ask.req, ask.facts, resp, request_time, self.clock.now()
+            )
+            if stored is not None:
+                outcome = Outcome(fwd="method", fwd_status=stored.status, stored=True)
+                source = FromSpool(
+                    stored.entry, stored.status, stored.reason, stored.headers, stored.spool
+                )
+                answered = msgspec.structs.replace(ask, facts=ask.facts.answered_upstream())
+                return Deliver(answered, source, outcome)
         outcome = Outcome(fwd="method")
         return Deliver(ask, FromOrigin(resp, preconditions_sent=True), outcome)
 

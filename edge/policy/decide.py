@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import urljoin
 
 from edge.models import Entry
 from edge.policy.cache_control import EMPTY
@@ -21,6 +22,7 @@ from edge.policy.freshness import (
     response_directives,
 )
 from edge.policy.headers import AnyHeaders, split_list
+from edge.policy.keys import normalize_url
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
 
@@ -35,6 +37,7 @@ __all__ = [
     "freshen",
     "make_entry",
     "matches_304",
+    "post_answers_get",
 ]
 
 #: Status codes whose caching rules this cache implements (RFC 9111 §5.2.2.3).
@@ -167,12 +170,19 @@ class StoreDecision:
 
 
 def decide_store(
-    req: RequestFacts, status: int, resp_headers: AnyHeaders, opts: PolicyOptions
+    req: RequestFacts,
+    status: int,
+    resp_headers: AnyHeaders,
+    opts: PolicyOptions,
+    *,
+    request_url: str | None = None,
 ) -> StoreDecision:
     """May this shared cache store the response? (RFC 9111 §3.)
 
-    - Only GET responses are stored; a HEAD response can freshen a stored
-      one but has no body to store ("method").
+    - GET responses are stored; a HEAD response can freshen a stored one but
+      has no body to store. A POST response is stored (to answer later GETs)
+      only as RFC 9110 §9.3.3 allows, see :func:`post_answers_get`
+      (``request_url`` is the POST's target). Other methods: "method".
     - Only final, complete responses: not 1xx, not 304 (it freshens,
       §4.3.4), not 206: we store full objects only ("status").
     - no-store in the request (§5.2.1.5), in the directives in effect
@@ -195,7 +205,11 @@ def decide_store(
     - A response with no freshness, no validator and no stale-* allowance
       could never be reused ("no-freshness").
     """
-    if req.method != "GET":
+    if req.method != "GET" and not (
+        req.method == "POST"
+        and request_url is not None
+        and post_answers_get(status, resp_headers, request_url, opts)
+    ):
         return StoreDecision(False, "method")
     if status < 200 or status in (206, 304):
         return StoreDecision(False, "status")
@@ -234,3 +248,28 @@ def decide_store(
     ):
         return StoreDecision(False, "no-freshness")
     return StoreDecision(True, "stored")
+
+
+def post_answers_get(
+    status: int, resp_headers: AnyHeaders, request_url: str, opts: PolicyOptions
+) -> bool:
+    """Can this POST response answer later GETs of its target? (RFC 9110 §9.3.3.)
+
+    Only with explicit freshness (RFC 9111 §4.2.1) and a Content-Location
+    that names the POST's own target URI: the response is then a
+    representation of that resource, which a GET would have fetched. The
+    invalidation that every unsafe request causes (RFC 9111 §4.4) removes what
+    was stored before it; this response is stored after it.
+    """
+    location = resp_headers.get("content-location")
+    if not location:
+        return False
+    try:
+        target = normalize_url(request_url, "http", "")
+        named = normalize_url(urljoin(request_url, location.strip()), "http", "")
+    except ValueError:
+        return False
+    if named != target:
+        return False
+    d = response_directives(resp_headers, opts)
+    return freshness_lifetime(d, resp_headers, status, date_value(resp_headers), opts).explicit

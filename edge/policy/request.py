@@ -22,6 +22,14 @@ class RequestFacts:
     range: str | None = None
     if_range: str | None = None
 
+    def answered_upstream(self) -> RequestFacts:
+        """These facts once the origin has evaluated the preconditions and Range itself.
+
+        A response relayed from a forwarded request must not be judged against
+        them a second time (RFC 9110 §13.2.1: the server evaluates them).
+        """
+        return RequestFacts(self.method, self.cc, self.authorization)
+
     @property
     def conditional(self) -> bool:
         return (

@@ -197,3 +197,27 @@ def test_rfc9111_3_storability(
 ) -> None:
     decision = decide_store(req(method, *req_fields), status, hdrs(*fields), OPTS)
     assert decision == StoreDecision(expected == "stored", expected), name
+
+
+URL = "http://example.com/form?x=1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [([("Cache-Control", "max-age=60"), ("Content-Location", URL)], "stored"),
+     ([("Cache-Control", "max-age=60"), ("Content-Location", "/form?x=1")], "stored"),
+     ([("Cache-Control", "max-age=60"), ("Content-Location", "http://EXAMPLE.com:80/form?x=1")],
+      "stored"),
+     ([("Expires", date(T0 + 60)), DATE, ("Content-Location", "/form?x=1")], "stored"),
+     ([("Cache-Control", "max-age=60")], "method"),
+     ([("Cache-Control", "max-age=60"), ("Content-Location", "/form")], "method"),
+     ([("Cache-Control", "max-age=60"), ("Content-Location", "http://other.example/form?x=1")],
+      "method"),
+     ([LM, DATE, ("Content-Location", "/form?x=1")], "method"),  # heuristic freshness: no
+     ([("Cache-Control", "max-age=60, no-store"), ("Content-Location", URL)], "no-store")],
+)  # fmt: skip
+def test_rfc9110_9_3_3_post_response_stored_for_gets(
+    fields: list[tuple[str, str]], expected: str
+) -> None:
+    decision = decide_store(req("POST"), 200, hdrs(*fields), OPTS, request_url=URL)
+    assert decision.detail == expected
