@@ -29,6 +29,8 @@ class Transported(asyncio.Protocol):
         "_drained",
         "_timer",
         "_timer_kind",
+        "_timer_at",
+        "_deadline",
     )
 
     def __init__(self, timers: Timers) -> None:
@@ -40,6 +42,8 @@ class Transported(asyncio.Protocol):
         self._drained: asyncio.Event | None = None
         self._timer: Cancellable | None = None
         self._timer_kind = 0
+        self._timer_at = 0.0  # when the pending handle fires
+        self._deadline = 0.0  # when the armed kind is due
 
     # -- asyncio.Protocol flow control ------------------------------------------------
     def pause_writing(self) -> None:
@@ -55,7 +59,7 @@ class Transported(asyncio.Protocol):
     def released(self) -> None:
         """The connection is gone: no timer, and every waiting writer wakes up."""
         self.lost = True
-        self.disarm()
+        self.cancel_timer()
         if self._drained is not None:
             self._drained.set()
 
@@ -99,16 +103,41 @@ class Transported(asyncio.Protocol):
             self.transport.resume_reading()
 
     def arm(self, kind: int, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        """Run ``on_timer`` for ``kind`` in ``delay`` seconds (replacing any earlier arming).
+
+        Lazy: a handle already due no later than the new deadline is kept, and when
+        it fires early it re-arms for the rest. Requests on a keep-alive connection
+        then move a number, not a timer handle (three per request otherwise).
+        """
+        deadline = self.timers.time() + delay
         self._timer_kind = kind
-        self._timer = self.timers.call_later(delay, self.on_timer)
+        self._deadline = deadline
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.timers.call_later(delay, self._fire)
 
     def disarm(self) -> None:
+        self._timer_kind = 0  # a pending handle finds nothing to do
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._timer_kind == 0 or self.lost:
+            return
+        left = self._deadline - self.timers.time()
+        if left > 0:
+            self._timer_at = self._deadline
+            self._timer = self.timers.call_later(left, self._fire)
+            return
+        self.on_timer()
+
+    def cancel_timer(self) -> None:
+        self._timer_kind = 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._timer_kind = 0
 
     def on_timer(self) -> None:
-        """The timer fired; ``_timer_kind`` said what for."""
+        """The deadline set by ``arm`` passed; ``_timer_kind`` says what it was for."""

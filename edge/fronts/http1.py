@@ -373,7 +373,7 @@ class Connection(Transported):
             out.clear()
 
     def _close(self) -> None:
-        self.disarm()
+        self.cancel_timer()
         self.broken = True
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()  # sends what is buffered, then closes
@@ -390,7 +390,7 @@ class Connection(Transported):
         return self.active is None and not self.queue and not self._head_open
 
     def on_timer(self) -> None:
-        kind, self._timer, self._timer_kind = self._timer_kind, None, 0
+        kind, self._timer_kind = self._timer_kind, 0
         if self.lost:
             return
         if kind == IDLE:
