@@ -44,6 +44,23 @@ def test_check_config_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "max_object_bytes" in captured.err
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("proxy:\n  front: h2\n", "proxy.front: got 'h2', expected one of: http1, aiohttp"),
+        ("proxy:\n  limits:\n    header_count: 0\n", "proxy.limits.header_count: got 0"),
+        ("proxy:\n  timeouts:\n    head: 0s\n", "proxy.timeouts.head: got 0.0"),
+    ],
+)
+def test_check_config_bad_front_settings_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str, key: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"edge: config error: {key}")
+
+
 def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """A real node (tiered store, index, versions, invalidator), origin stub, proxy and admin app.
 
-Built exactly as ``edge serve`` builds them: ``open_node`` plus ``make_proxy``/``make_admin``.
+Built exactly as ``edge serve`` builds them: ``open_node``, the proxy port on each front
+(``http1`` and ``aiohttp``, the ``front`` fixture) and ``make_admin``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from edge.config import AdminConfig, Config
 from edge.invalidation.purge import Invalidator
 from edge.invalidation.versions import VersionTable
 from edge.runtime.node import Node, open_node
-from edge.runtime.server import handler_kwargs, make_admin, make_proxy
+from edge.runtime.server import make_admin
 from edge.store.index import CacheIndex
 from origin_stub.app import make_app as make_origin_app
+from tests.conftest import FrontClient, start_front
 
 TOKEN = "admin-test-token-0123456789"
 START = 1_769_817_600.0
@@ -42,7 +44,7 @@ async def group_post(request: web.Request) -> web.Response:
 
 @dataclass
 class Rig:
-    proxy: TestClient[Any, Any]
+    proxy: Any  # aiohttp's TestClient (aiohttp front) or FrontClient (http1 front)
     admin: TestClient[Any, Any]
     origin: TestServer
     node: Node
@@ -81,7 +83,11 @@ def is_hit(cache_status: str) -> bool:
 
 @pytest.fixture
 async def rig(
-    aiohttp_client: Any, aiohttp_server: Any, aiohttp_raw_server: Any, tmp_path: Path
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    aiohttp_raw_server: Any,
+    tmp_path: Path,
+    front: str,
 ) -> AsyncIterator[Rig]:
     clock = FakeClock(START)
     origin_app = make_origin_app(clock=clock.now)
@@ -97,9 +103,8 @@ async def rig(
     )
     cfg = replace(cfg, proxy=replace(cfg.proxy, purge_method=True, max_request_body=1 << 20))
     async with open_node(cfg, clock=clock) as node:
-        proxy = await aiohttp_client(
-            await aiohttp_raw_server(make_proxy(node), **handler_kwargs(cfg))
-        )
+        cfg = replace(cfg, proxy=replace(cfg.proxy, front=front))
+        proxy = await start_front(front, node, cfg, aiohttp_client, aiohttp_raw_server)
         admin = await aiohttp_client(make_admin(node))
         yield Rig(
             proxy,
@@ -113,3 +118,5 @@ async def rig(
             clock,
             tmp_path,
         )
+        if isinstance(proxy, FrontClient):
+            await proxy.close()
