@@ -32,7 +32,7 @@ from edge.cache.spool import Spool
 from edge.clock import Clock
 from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
 from edge.models import Entry, ProxyRequest
-from edge.origin.client import OriginResponse, Upstream
+from edge.origin.client import InterimSink, OriginResponse, Upstream
 from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
 from edge.policy.fill import CLIENT_ONLY_FIELDS, decide_fill, joins_running_fill
 from edge.policy.headers import AnyHeaders
@@ -141,6 +141,7 @@ class Fills:
         stale: Entry | None,
         *,
         variant: str | None = None,
+        interim: InterimSink | None = None,
     ) -> tuple[Fill, bool]:
         """The fill for ``key``: a running one (collapsed=True) or a new one.
 
@@ -149,6 +150,8 @@ class Fills:
         has arrived is found by :meth:`delivered` and looked up like a stored one.
         ``variant`` narrows collapsing to requests that select that Vary variant,
         for a request that joined a fill of another variant and must fetch its own.
+        ``interim`` gets the origin's 1xx responses (RFC 9110 §15.2) when this request
+        starts the fill; a request that joins one gets none.
         """
         slot = key if variant is None else f"{key}\x00{variant}"
         shareable = not facts.authorization and not self._is_hit_for_miss(key)
@@ -157,7 +160,8 @@ class Fills:
             if fill is not None and fill.pending:
                 self._stats.collapsed += 1
                 return fill, True
-        return self._start(key, slot, req, facts, stale, register=shareable), False
+        fill = self._start(key, slot, req, facts, stale, register=shareable, interim=interim)
+        return fill, False
 
     def delivered(self, key: str, req_headers: AnyHeaders) -> tuple[Fill, Stored] | None:
         """The fill of ``key`` whose storable response has arrived and is still streaming in.
@@ -227,6 +231,7 @@ class Fills:
         *,
         register: bool,
         background: bool = False,
+        interim: InterimSink | None = None,
     ) -> Fill:
         loop = asyncio.get_running_loop()
         fill = Fill(
@@ -236,7 +241,7 @@ class Fills:
             self._fills[slot] = fill
         if background:
             self._background += 1
-        task = loop.create_task(self._run(fill, req, facts, stale, register))
+        task = loop.create_task(self._run(fill, req, facts, stale, register, interim))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return fill
@@ -282,9 +287,10 @@ class Fills:
         facts: RequestFacts,
         stale: Entry | None,
         registered: bool,
+        interim: InterimSink | None = None,
     ) -> None:
         try:
-            result = await self._fetch(fill.key, req, facts, stale)
+            result = await self._fetch(fill.key, req, facts, stale, interim)
             match result:
                 case PassThrough():
                     fill.shared.set_result(Uncacheable(result.response.status, result.detail))
@@ -316,7 +322,12 @@ class Fills:
             fill.finished.set()
 
     async def _fetch(
-        self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry | None
+        self,
+        key: str,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        stale: Entry | None,
+        interim: InterimSink | None = None,
     ) -> _Body | Freshened | PassThrough:
         headers = self._fwd.upstream(req)
         for name in CLIENT_ONLY_FIELDS:
@@ -324,7 +335,7 @@ class Fills:
         if stale is not None:
             for name, value in conditional_headers(stale):
                 headers[name] = value
-        resp, request_time, response_time = await self._send(key, req, headers)
+        resp, request_time, response_time = await self._send(key, req, headers, interim)
         if stale is not None and resp.status == 304:
             if matches_304(stale, resp.headers):
                 resp.close()
@@ -342,16 +353,22 @@ class Fills:
             resp.close()
             for name, _ in conditional_headers(stale):
                 headers.popall(name, None)
-            resp, request_time, response_time = await self._send(key, req, headers)
+            resp, request_time, response_time = await self._send(key, req, headers, interim)
         return self._classify(key, req, facts, resp, request_time, response_time)
 
     async def _send(
-        self, key: str, req: ProxyRequest, headers: CIMultiDict[str]
+        self,
+        key: str,
+        req: ProxyRequest,
+        headers: CIMultiDict[str],
+        interim: InterimSink | None = None,
     ) -> tuple[OriginResponse, float, float]:
         self._stats.origin_requests += 1
         request_time = self._clock.now()
         try:
-            resp = await self._origin.fetch("GET", req.target, headers, key=url_of_key(key))
+            resp = await self._origin.fetch(
+                "GET", req.target, headers, key=url_of_key(key), on_interim=interim
+            )
         except UpstreamError:
             self._stats.origin_errors += 1
             raise

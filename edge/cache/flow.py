@@ -49,7 +49,7 @@ from edge.cache.states import (
 from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss, UpstreamError
 from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse
-from edge.origin.client import OriginResponse, Upstream
+from edge.origin.client import InterimSink, OriginResponse, Upstream
 from edge.policy.decide import LookupAction, decide_lookup
 from edge.policy.fill import group_invalidation_applies, head_miss_passes, serves_stale_on, unsafe
 from edge.policy.invalidate import invalidation_urls
@@ -102,10 +102,17 @@ class RequestFlow:
         self._invalidate_groups = invalidate_groups
 
     # -- the driver -------------------------------------------------------------
-    async def handle(self, req: ProxyRequest, body: AsyncIterator[bytes] | None) -> ProxyResponse:
+    async def handle(
+        self,
+        req: ProxyRequest,
+        body: AsyncIterator[bytes] | None,
+        interim: InterimSink | None = None,
+    ) -> ProxyResponse:
+        """Answer ``req``. ``interim`` (from the front) receives the origin's 1xx responses
+        to this request, if it passes or starts a fill, before the answer is returned."""
         self.stats.requests += 1
         self.fwd.check_loop(req)
-        step: Step = self._start(req, body)
+        step: Step = self._start(req, body, interim)
         while True:
             match step:  # the hit path's steps first: no await between lookup and answer
                 case Lookup():
@@ -136,10 +143,12 @@ class RequestFlow:
                 case _:
                     assert_never(step)
 
-    def _start(self, req: ProxyRequest, body: AsyncIterator[bytes] | None) -> Step:
+    def _start(
+        self, req: ProxyRequest, body: AsyncIterator[bytes] | None, interim: InterimSink | None
+    ) -> Step:
         facts = analyze_request(req.method, req.headers)
         key = self.key_for(req.scheme, req.host, req.target)
-        ask = Ask(req, facts, key, body)
+        ask = Ask(req, facts, key, body, interim)
         if req.method != "GET" and req.method != "HEAD":
             return Forward(ask)
         if self.cache_ready is not None and not self.cache_ready():
@@ -248,7 +257,9 @@ class RequestFlow:
 
     async def _fetch(self, step: Fetch) -> Step:
         ask, decision, stale = step.ask, step.decision, step.stale
-        fill, collapsed = self.fills.join_or_start(ask.key, ask.req, ask.facts, stale)
+        fill, collapsed = self.fills.join_or_start(
+            ask.key, ask.req, ask.facts, stale, interim=ask.interim
+        )
         try:
             result = await _outcome_of(fill, collapsed)
             if collapsed and isinstance(result, Stored | Freshened):
@@ -257,7 +268,7 @@ class RequestFlow:
                     # the response varies and this request selects another variant: it
                     # needs its own fill (collapsing with others that want the same one)
                     fill, collapsed = self.fills.join_or_start(
-                        ask.key, ask.req, ask.facts, stale, variant=want
+                        ask.key, ask.req, ask.facts, stale, variant=want, interim=ask.interim
                     )
                     result = await _outcome_of(fill, collapsed)
         except UpstreamError:
@@ -337,7 +348,12 @@ class RequestFlow:
         self.stats.origin_requests += 1
         try:
             return await self.origin.fetch(
-                req.method, req.target, self.fwd.upstream(req), ask.body, key=url_of_key(ask.key)
+                req.method,
+                req.target,
+                self.fwd.upstream(req),
+                ask.body,
+                key=url_of_key(ask.key),
+                on_interim=ask.interim,
             )
         except UpstreamError:
             self.stats.origin_errors += 1

@@ -13,17 +13,23 @@ import msgspec
 
 from edge.cache.deliver import Outcome, Source
 from edge.models import Entry, ProxyRequest, ProxyResponse
+from edge.origin.client import InterimSink
 from edge.policy.decide import LookupDecision
 from edge.policy.request import RequestFacts
 
 
 class Ask(msgspec.Struct, frozen=True):
-    """One client request as every step sees it."""
+    """One client request as every step sees it.
+
+    ``interim``: where the origin's 1xx responses go (the front writes them to the client
+    before the final head, RFC 9110 §15.2), for a pass and for the fill this request starts.
+    """
 
     req: ProxyRequest
     facts: RequestFacts
     key: str
     body: AsyncIterator[bytes] | None
+    interim: InterimSink | None = None
 
 
 # -- the states ------------------------------------------------------------------

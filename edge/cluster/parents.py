@@ -27,7 +27,7 @@ from multidict import CIMultiDict
 from edge.clock import Clock
 from edge.cluster.ring import DEFAULT_VNODES, HashRing
 from edge.errors import UpstreamConnectError, UpstreamTimeout
-from edge.origin.client import OriginResponse, Upstream
+from edge.origin.client import InterimSink, OriginResponse, Upstream
 
 log = logging.getLogger("edge.cluster.parents")
 
@@ -123,16 +123,19 @@ class ParentSet:
         body: AsyncIterator[bytes] | None = None,
         *,
         key: str | None = None,
+        on_interim: InterimSink | None = None,
     ) -> OriginResponse:
         once = _OnceBody(body) if body is not None else None
         for name in self.candidates(key if key is not None else target):
             try:
-                return await self._clients[name].fetch(method, target, headers, once)
+                return await self._clients[name].fetch(
+                    method, target, headers, once, on_interim=on_interim
+                )
             except (UpstreamConnectError, UpstreamTimeout) as exc:
                 self.mark_down(name, exc.message)
                 if once is not None and once.started:
                     raise  # part of the upload went to the parent: never replay it
-        return await self._origin.fetch(method, target, headers, once)
+        return await self._origin.fetch(method, target, headers, once, on_interim=on_interim)
 
     # -- active health -------------------------------------------------------------
     async def probe_once(self, session: aiohttp.ClientSession) -> None:

@@ -16,6 +16,7 @@ from multidict import CIMultiDict
 
 from edge.cache.flow import RequestFlow
 from edge.errors import EdgeError, RequestTooLarge, UpstreamError
+from edge.fronts.interim import for_version
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
 from edge.policy.cache_status import cache_status
 
@@ -99,7 +100,13 @@ class ProxyFront:
             raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
         preq = to_proxy_request(request)
         body = _request_body(request, limit) if request.body_exists else None
-        resp = await self.engine.handle(preq, body)
+        # the origin's 1xx go out on the transport before the final head (edge.fronts.interim)
+        interim = for_version(preq.http_version, lambda data: _write_raw(request, data))
+        try:
+            resp = await self.engine.handle(preq, body, interim)
+        finally:
+            if interim is not None:
+                interim.close()
         request[RESPONSE] = resp
         return await render(request, resp)
 
@@ -192,6 +199,13 @@ async def _copy_file(out: web.StreamResponse, body: FileBody) -> int:
         pos += len(chunk)
         await out.write(chunk)
     return pos - body.offset
+
+
+def _write_raw(request: web.BaseRequest, data: bytes) -> None:
+    """Bytes straight on the client's transport, ahead of the response aiohttp will prepare."""
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        transport.write(data)
 
 
 def _abort(request: web.BaseRequest) -> None:

@@ -27,6 +27,7 @@ from edge.fronts.h1_send import Framing, send
 from edge.fronts.h1_settings import H1Settings, LoopTimers, Timers
 from edge.fronts.h1_wire import DateCache
 from edge.fronts.http1 import Connection
+from edge.fronts.interim import for_version
 from edge.fronts.plain import PlainAnswer, error_answer, internal_answer
 from edge.fronts.purge import purge_target
 from edge.models import BytesBody, ProxyResponse, StreamBody
@@ -177,7 +178,14 @@ class H1Front:
                 headers = CIMultiDict(done.headers)
                 headers["Content-Type"] = "application/json"
                 return ProxyResponse(done.status, headers, BytesBody(done.body))
-            return await self.engine.handle(req.proxy_request("http", conn.peer), req.body)
+            # the origin's 1xx go to the client before the final head (edge.fronts.interim)
+            preq = req.proxy_request("http", conn.peer)
+            interim = for_version(preq.http_version, conn.write)
+            try:
+                return await self.engine.handle(preq, req.body, interim)
+            finally:
+                if interim is not None:
+                    interim.close()
         except EdgeError as exc:
             return self._error(req, exc)
         except (ConnectionResetError, asyncio.CancelledError):

@@ -1,9 +1,18 @@
-"""The origin client: one pooled ``ClientSession`` per app, errors mapped to edge's tree.
+"""The origin client: HTTP/1.1 over httptools on a keep-alive pool, behind ``Upstream``.
 
-The session is built for a proxy, not a browser: no cookie jar (one client's
-cookies must never reach another's request), no automatic decompression (bytes
-pass through as the origin sent them), no redirects followed, and none of
-aiohttp's default request headers added.
+Built for a proxy, not a browser: no cookie jar, no decompression (bytes pass through as the
+origin sent them), no redirects followed, no default request fields added; the fields go as
+the proxy gave them, with ``Host`` first and the framing edge chose (:mod:`.request`).
+Responses stream (:mod:`.connection`) with back-pressure; connections are kept alive and
+reused only when that is safe (:mod:`.pool`). Errors are edge's own at this boundary:
+:class:`UpstreamConnectError` (refused, reset, DNS, TLS, closed before answering),
+:class:`UpstreamTimeout` (connect, first byte, idle mid-body), :class:`UpstreamBodyError`
+(broke off), :class:`UpstreamError` (a malformed response).
+
+Timeouts (``origin.*``): ``connect_timeout`` for the TCP and TLS handshakes;
+``first_byte_timeout`` from the start of a request without a body (waiting for a free
+connection included) to its response head, or from the end of an upload to the head;
+``read_timeout`` for every idle gap of the body, and of the upload's writes.
 """
 
 from __future__ import annotations
@@ -13,40 +22,21 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
-import aiohttp
 from multidict import CIMultiDict
 
 from edge.config import OriginConfig
-from edge.errors import (
-    UpstreamBodyError,
-    UpstreamConnectError,
-    UpstreamError,
-    UpstreamTimeout,
-)
-from edge.policy.headers import strip_hop_by_hop
+from edge.errors import UpstreamBodyError, UpstreamConnectError
+from edge.origin.connection import InterimSink, OriginConnection, StaleConnection
+from edge.origin.exchange import Exchange
+from edge.origin.pool import ConnectionPool, Key
+from edge.origin.request import declared_length, request_head, send_body
 
-CHUNK = 64 * 1024
-_SKIP_AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+__all__ = ["InterimSink", "OriginClient", "OriginResponse", "ResponseBody", "Upstream"]
 
-
-def make_session(cfg: OriginConfig) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=cfg.max_connections,
-        limit_per_host=cfg.max_connections_per_host,
-        keepalive_timeout=cfg.keepalive_timeout,
-        enable_cleanup_closed=False,
-    )
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=None, sock_connect=cfg.connect_timeout, sock_read=cfg.read_timeout
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-        skip_auto_headers=_SKIP_AUTO,
-    )
+#: RFC 9110 §9.2.2; without a body such a request may be sent again (RFC 9112 §9.3.1)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ResponseBody(Protocol):
@@ -74,7 +64,8 @@ class OriginResponse:
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body, chunk by chunk; raises an UpstreamError if it breaks off.
 
-        A body shorter (or longer) than its Content-Length is an error, never a clean end.
+        A body shorter than its Content-Length is an error, never a clean end; the wire
+        client never yields more than it (RFC 9112 §6.3), a fake upstream might.
         """
         received = 0
         async with contextlib.aclosing(self.body.chunks()) as chunks:
@@ -91,43 +82,13 @@ class OriginResponse:
         self.body.close()
 
 
-@dataclass(slots=True)
-class _WireBody:
-    """An aiohttp response's body, with its errors mapped to edge's."""
-
-    resp: aiohttp.ClientResponse
-    read_timeout: float
-    url: str
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        received = 0
-        content = self.resp.content
-        try:
-            while True:
-                async with asyncio.timeout(self.read_timeout):
-                    chunk = await content.readany()
-                if not chunk:
-                    break
-                received += len(chunk)
-                yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(
-                f"origin idle for more than {self.read_timeout:g}s mid-body: {self.url}"
-            ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise UpstreamBodyError(f"origin body broke off after {received} bytes: {exc}") from exc
-        finally:
-            self.resp.release()
-
-    def close(self) -> None:
-        self.resp.close()
-
-
 class Upstream(Protocol):
     """What the engine fetches from: an :class:`OriginClient`, or a set of parents.
 
-    ``key`` names the object (the unversioned cache key): a parent set routes
-    on it; a single origin ignores it.
+    ``key`` names the object (the unversioned cache key): a parent set routes on it; a
+    single origin ignores it. ``on_interim`` receives each 1xx interim response (RFC 9110
+    §15.2: status and fields) before the final one is returned; its fields are never part
+    of the final response.
     """
 
     async def fetch(
@@ -138,27 +99,43 @@ class Upstream(Protocol):
         body: AsyncIterator[bytes] | None = None,
         *,
         key: str | None = None,
+        on_interim: InterimSink | None = None,
     ) -> OriginResponse: ...
+
+
+def origin_key(url: str) -> tuple[Key, str, str]:
+    """(pool key, path prefix, authority for Host) of an ``http(s)://host[:port][/prefix]``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL with a host: {url!r}")
+    default = 443 if scheme == "https" else 80
+    port = parts.port or default
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    authority = shown if port == default else f"{shown}:{port}"
+    return (scheme, host, port), parts.path.rstrip("/"), authority
 
 
 class OriginClient:
     """Sends requests to one base URL: the origin, or one parent (shield).
 
-    ``host`` replaces the client's Host header (``origin.preserve_host: false``);
-    requests to a parent keep the client's Host so every tier keys alike.
+    ``host`` replaces the client's Host header (``origin.preserve_host: false``); requests
+    to a parent keep the client's Host so every tier keys alike.
     """
 
     def __init__(
         self,
         cfg: OriginConfig,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         *,
         url: str | None = None,
         host: str | None = None,
     ) -> None:
         self._cfg = cfg
-        self._session = session
-        self._base = (url or cfg.url).rstrip("/")
+        self._pool = pool
+        self._url = (url or cfg.url).rstrip("/")
+        self._key, self._prefix, self._authority = origin_key(self._url)
         self._host = host
 
     async def fetch(
@@ -169,49 +146,88 @@ class OriginClient:
         body: AsyncIterator[bytes] | None = None,
         *,
         key: str | None = None,  # which object: parents route on it; one origin ignores it
+        on_interim: InterimSink | None = None,
     ) -> OriginResponse:
-        url = self._base + target
         cfg = self._cfg
-        if self._host is not None:
-            headers["Host"] = self._host
-        try:
-            # Time to first byte: without a request body the whole exchange up to the
-            # response header must fit; with an upload, only the idle read timeout applies.
-            deadline = cfg.first_byte_timeout if body is None else None
-            async with asyncio.timeout(deadline):
-                resp = await self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    skip_auto_headers=_SKIP_AUTO,
-                    compress=None,
-                )
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectError(f"cannot connect to origin {self._base}: {exc}") from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeout(f"origin did not answer in time: {method} {url}") from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise UpstreamConnectError(f"origin closed the connection: {method} {url}") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"origin request failed: {method} {url}: {exc}") from exc
-        resp_headers = strip_hop_by_hop(CIMultiDict(resp.headers))
-        length: int | None = None
-        if (
-            method != "HEAD"
-            and resp.status not in (204, 304)
-            and "Transfer-Encoding" not in resp.headers
-        ):
-            cl = resp.headers.get("Content-Length")
-            if cl is not None and cl.isdigit():
-                length = int(cl)
-        elif method == "HEAD" or resp.status in (204, 304):
-            length = 0
-        return OriginResponse(
-            status=resp.status,
-            reason=resp.reason or "",
-            headers=resp_headers,
-            content_length=length,
-            body=_WireBody(resp, cfg.read_timeout, url),
+        host = self._host or headers.get("Host") or self._authority
+        length = declared_length(headers) if body is not None else None
+        head = request_head(
+            method, self._prefix + target, host, headers, body=body is not None, length=length
         )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.first_byte_timeout
+        retry = body is None and method in _IDEMPOTENT
+        fresh = False
+        while True:
+            budget = deadline - loop.time() if body is None else cfg.first_byte_timeout
+            conn = await self._pool.acquire(self._key, within=budget, fresh=fresh)
+            ex = conn.begin(
+                head_only=method == "HEAD", on_interim=on_interim, read_timeout=cfg.read_timeout
+            )
+            try:
+                conn.write(head)
+                if body is not None:
+                    await _upload(conn, ex, body, length)
+                    deadline = loop.time() + cfg.first_byte_timeout
+                await _head_of(conn, ex, deadline - loop.time(), cfg.first_byte_timeout)
+            except StaleConnection:
+                if retry and not fresh:
+                    fresh = True  # RFC 9112 §9.3.1: once, on a new connection
+                    continue
+                raise UpstreamConnectError(
+                    f"origin closed the connection before answering: {method} {self._url}{target}"
+                ) from None
+            except BaseException:
+                conn.fail(UpstreamConnectError("request abandoned"))
+                raise
+            return OriginResponse(ex.status, ex.reason, ex.headers, ex.content_length, ex)
+
+    def __repr__(self) -> str:
+        return f"OriginClient({self._url!r})"
+
+
+async def _head_of(conn: OriginConnection, ex: Exchange, seconds: float, limit: float) -> None:
+    """Wait for the final response head, at most ``seconds`` (what is left of ``limit``)."""
+    head = ex.head
+    if not head.done():
+        timer = conn.loop.call_later(max(seconds, 0.0), conn.head_timeout, limit)
+        try:
+            await head
+        finally:
+            timer.cancel()
+    head.result()
+
+
+async def _upload(
+    conn: OriginConnection, ex: Exchange, body: AsyncIterator[bytes], length: int | None
+) -> None:
+    """Send the request body while watching for an early answer (RFC 9112 §9.5 notes that a
+    server may answer before the request is complete: the rest is then not sent, and the
+    connection is not reused)."""
+    conn.upload_done = False
+    task = asyncio.get_running_loop().create_task(send_body(conn, body, length))
+    try:
+        await asyncio.wait((task, ex.head), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+    if not task.done():  # an answer came first (or the exchange failed): stop sending
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        return
+    error = task.exception()
+    if error is not None and not _answered(
+        ex
+    ):  # an answer that came before the write failed is the one to give
+        raise error
+
+
+def _answered(ex: Exchange) -> bool:
+    head = ex.head
+    return head.done() and not head.cancelled() and head.exception() is None
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

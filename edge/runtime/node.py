@@ -1,7 +1,7 @@
 """One edge node's parts, built together and torn down together.
 
 The proxy app and the admin app share these; ``open_node`` is the one place
-that creates the session, the stores and the engine, and closes them.
+that creates the origin connection pool, the stores and the engine, and closes them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from edge.config import Config
 from edge.errors import VersionPersistError
 from edge.invalidation.purge import Invalidator
 from edge.invalidation.versions import VersionTable
-from edge.origin.client import OriginClient, Upstream, make_session
+from edge.origin.client import OriginClient, Upstream
+from edge.origin.pool import ConnectionPool
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
 from edge.runtime.stats import Stats
@@ -121,22 +122,24 @@ async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
 
 
 def _upstream(
-    cfg: Config, session: aiohttp.ClientSession, clock: Clock
+    cfg: Config, pool: ConnectionPool, clock: Clock, stack: contextlib.AsyncExitStack
 ) -> tuple[Upstream, ParentSet | None]:
     """Where misses go: the origin, or the parents (shields) in front of it."""
     host = None if cfg.origin.preserve_host else origin_host(cfg.origin.url)
-    origin = OriginClient(cfg.origin, session, host=host)
+    origin = OriginClient(cfg.origin, pool, host=host)
     cluster = cfg.cluster
     if not cluster.parents:
         return origin, None
     parents = ParentSet(
         [ParentSpec(p.name, p.url, p.admin_url) for p in cluster.parents],
-        lambda spec: OriginClient(cfg.origin, session, url=spec.url),
+        lambda spec: OriginClient(cfg.origin, pool, url=spec.url),
         clock,
         origin,
         down_for=cluster.parent_down_for,
     )
     if cluster.parent_probe_interval > 0:
+        session = aiohttp.ClientSession(auto_decompress=False)  # the /healthz probe's
+        stack.push_async_callback(session.close)
         parents.start_probe(session, cluster.parent_probe_interval)
     return parents, parents
 
@@ -213,9 +216,9 @@ async def _assemble(
     versions = await _open_versions(cfg, indexed)
     if role is not None and not role.leader:
         versions.path = None  # the leader writes versions.json; the others only follow it
-    session = make_session(cfg.origin)
-    stack.push_async_callback(session.close)
-    upstream, parents = _upstream(cfg, session, clock)
+    pool = ConnectionPool(cfg.origin)
+    stack.push_async_callback(pool.close)
+    upstream, parents = _upstream(cfg, pool, clock, stack)
     if parents is not None:
         stack.push_async_callback(parents.close)
     key_for = cache_key_function(versions.version_for)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from multidict import CIMultiDict
 
 from edge.errors import UpstreamConnectError
-from edge.origin.client import OriginResponse
+from edge.origin.client import InterimSink, OriginResponse
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Script:
     gate: asyncio.Event | None = None
     fail: bool = False  # raise a connect error instead of answering
     body_gate: asyncio.Event | None = None  # hold the body (after the head) until set
+    interim: tuple[tuple[int, list[tuple[str, str]]], ...] = ()  # 1xx sent before the head
 
 
 @dataclass
@@ -70,6 +71,7 @@ class FakeUpstream:
         body: AsyncIterator[bytes] | None = None,
         *,
         key: str | None = None,
+        on_interim: InterimSink | None = None,
     ) -> OriginResponse:
         self.sent.append(Sent(method, target, CIMultiDict(headers)))
         queue = self.scripts[target]
@@ -78,6 +80,9 @@ class FakeUpstream:
             await script.gate.wait()
         if script.fail:
             raise UpstreamConnectError("cannot connect to origin")
+        for status, interim_fields in script.interim:
+            if on_interim is not None:
+                on_interim(status, list(interim_fields))
         fields = CIMultiDict(script.headers)
         chunks = () if method == "HEAD" else script.chunks
         if "Content-Length" not in fields and "Transfer-Encoding" not in fields:

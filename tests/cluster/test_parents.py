@@ -25,6 +25,7 @@ from edge.cluster.ring import HashRing
 from edge.config import OriginConfig
 from edge.errors import UpstreamConnectError
 from edge.origin.client import OriginClient, OriginResponse, Upstream
+from edge.origin.pool import ConnectionPool
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -76,6 +77,13 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
+@pytest.fixture
+async def pool() -> AsyncIterator[ConnectionPool]:
+    p = ConnectionPool(origin_cfg("http://127.0.0.1"))
+    yield p
+    await p.close()
+
+
 def origin_cfg(base: str) -> OriginConfig:
     return OriginConfig(url=base, connect_timeout=1.0, first_byte_timeout=0.5, read_timeout=1.0)
 
@@ -83,15 +91,15 @@ def origin_cfg(base: str) -> OriginConfig:
 def make_set(
     specs: list[ParentSpec],
     origin_url: str,
-    session: aiohttp.ClientSession,
+    pool: ConnectionPool,
     clock: FakeClock,
     **kw: Any,
 ) -> ParentSet:
     def client(spec: ParentSpec) -> Upstream:
-        return OriginClient(origin_cfg(spec.url), session)
+        return OriginClient(origin_cfg(spec.url), pool)
 
     return ParentSet(
-        specs, client, clock, OriginClient(origin_cfg(origin_url), session), down_for=10.0, **kw
+        specs, client, clock, OriginClient(origin_cfg(origin_url), pool), down_for=10.0, **kw
     )
 
 
@@ -132,10 +140,10 @@ def specs_for(servers: dict[str, TestServer], names: list[str]) -> list[ParentSp
 
 
 async def test_each_key_goes_to_its_ring_owner(
-    three: dict[str, TestServer], session: aiohttp.ClientSession
+    three: dict[str, TestServer], session: aiohttp.ClientSession, pool: ConnectionPool
 ) -> None:
     names = ["p1", "p2", "p3"]
-    ps = make_set(specs_for(three, names), url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs_for(three, names), url(three["origin"].port), pool, FakeClock())
     ring = HashRing(names)
     keys = [f"v0|http://example.com/{i}" for i in range(30)]
     for key in keys:
@@ -148,11 +156,12 @@ async def test_failover_to_next_parent_then_recovery(
     three: dict[str, TestServer],
     ups: Upstreams,
     session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
     clock = FakeClock()
     dead = closed_port()
     specs = [ParentSpec("dead", url(dead)), *specs_for(three, ["p1", "p2"])]
-    ps = make_set(specs, url(three["origin"].port), session, clock)
+    ps = make_set(specs, url(three["origin"].port), pool, clock)
     ring = HashRing(["dead", "p1", "p2"])
     key = key_owned_by(ring, "dead")
     second = ring.preference(key)[1]
@@ -182,30 +191,34 @@ async def test_timeout_marks_down_too(
     three: dict[str, TestServer],
     ups: Upstreams,
     session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
     slow = await aiohttp_server(ups.app("slow", hang=True))
     specs = [ParentSpec("slow", url(slow.port)), *specs_for(three, ["p1"])]
-    ps = make_set(specs, url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs, url(three["origin"].port), pool, FakeClock())
     key = key_owned_by(HashRing(["slow", "p1"]), "slow")
     assert await served_by(ps, key) == "p1"
     assert not ps.is_up("slow")
 
 
 async def test_origin_when_every_parent_is_down(
-    three: dict[str, TestServer], session: aiohttp.ClientSession
+    three: dict[str, TestServer], session: aiohttp.ClientSession, pool: ConnectionPool
 ) -> None:
     specs = [ParentSpec(f"d{i}", url(closed_port())) for i in range(3)]
-    ps = make_set(specs, url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs, url(three["origin"].port), pool, FakeClock())
     assert await served_by(ps, "k1") == "origin"
     assert not any(ps.is_up(f"d{i}") for i in range(3))
     assert await served_by(ps, "k2") == "origin"
 
 
 async def test_unsent_upload_fails_over_with_its_body(
-    three: dict[str, TestServer], ups: Upstreams, session: aiohttp.ClientSession
+    three: dict[str, TestServer],
+    ups: Upstreams,
+    session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
     specs = [ParentSpec("dead", url(closed_port()))]
-    ps = make_set(specs, url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs, url(three["origin"].port), pool, FakeClock())
     assert await served_by(ps, "k", method="POST", body=b"payload") == "origin"
     assert ups.seen["origin"] == [("POST", "/obj?k=k", b"payload")]
 
@@ -215,10 +228,11 @@ async def test_started_upload_is_not_replayed(
     three: dict[str, TestServer],
     ups: Upstreams,
     session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
     dropper = await aiohttp_server(ups.app("dropper", drop_after_body=True))
     specs = [ParentSpec("dropper", url(dropper.port)), *specs_for(three, ["p1"])]
-    ps = make_set(specs, url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs, url(three["origin"].port), pool, FakeClock())
     key = key_owned_by(HashRing(["dropper", "p1"]), "dropper")
     with pytest.raises(UpstreamConnectError):
         await served_by(ps, key, method="PUT", body=b"x" * 1000)
@@ -228,11 +242,14 @@ async def test_started_upload_is_not_replayed(
 
 
 async def test_active_probe_marks_down_and_up(
-    three: dict[str, TestServer], ups: Upstreams, session: aiohttp.ClientSession
+    three: dict[str, TestServer],
+    ups: Upstreams,
+    session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
     clock = FakeClock()
     specs = [*specs_for(three, ["p1", "p2"]), ParentSpec("nowhere", url(1), url(closed_port()))]
-    ps = make_set(specs, url(three["origin"].port), session, clock, probe_timeout=1.0)
+    ps = make_set(specs, url(three["origin"].port), pool, clock, probe_timeout=1.0)
     ups.healthy["p2"] = False
     await ps.probe_once(session)
     assert (ps.is_up("p1"), ps.is_up("p2"), ps.is_up("nowhere")) == (True, False, False)
@@ -242,9 +259,12 @@ async def test_active_probe_marks_down_and_up(
 
 
 async def test_probe_task_runs_and_is_cancelled_on_close(
-    three: dict[str, TestServer], ups: Upstreams, session: aiohttp.ClientSession
+    three: dict[str, TestServer],
+    ups: Upstreams,
+    session: aiohttp.ClientSession,
+    pool: ConnectionPool,
 ) -> None:
-    ps = make_set(specs_for(three, ["p1"]), url(three["origin"].port), session, FakeClock())
+    ps = make_set(specs_for(three, ["p1"]), url(three["origin"].port), pool, FakeClock())
     ups.healthy["p1"] = False
     ps.start_probe(session, interval=0.02)
     with pytest.raises(RuntimeError):
