@@ -306,3 +306,12 @@ async def test_unexpected_purge_answer_exits_1(
     argv = ["purge", "--admin", str(server.make_url("")), "--token", TOKEN, "--all"]
     assert await asyncio.to_thread(main, argv) == 1
     assert "unexpected purge answer {'ok': True}" in capsys.readouterr().err
+
+
+def test_check_config_bad_stale_grace_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("cache:\n  serve_stale_on_error: -5s\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("edge: config error: cache.serve_stale_on_error")

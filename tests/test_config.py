@@ -429,3 +429,30 @@ def test_config_from_dict_returns_config_or_config_error(data: dict[Any, Any]) -
         assert e.path
     else:
         assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"cache": {"serve_stale_on_error": "-1s"}}, "cache.serve_stale_on_error"),
+        ({"cache": {"serve_stale_on_error": "forever"}}, "cache.serve_stale_on_error"),
+        ({"cache": {"store_set_cookie": "always"}}, "cache.store_set_cookie"),
+        ({"cache": {"store_set_cookie": True}}, "cache.store_set_cookie"),
+    ],
+)
+def test_stale_grace_and_set_cookie_bad_values_name_their_key(
+    data: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert info.value.path == path
+
+
+def test_stale_grace_and_set_cookie_values() -> None:
+    cfg = config_from_dict({"cache": {"serve_stale_on_error": "10m", "store_set_cookie": "rfc"}})
+    assert (cfg.cache.serve_stale_on_error, cfg.cache.store_set_cookie) == (600.0, "rfc")
+    default = config_from_dict({})
+    assert (default.cache.serve_stale_on_error, default.cache.store_set_cookie) == (
+        86400.0,
+        "shared-only",
+    )

@@ -30,6 +30,8 @@ from multidict import CIMultiDict
 from edge.cache.deliver import Delivery, FromOrigin, FromSpool, FromStore, Outcome
 from edge.cache.fills import Fill, Fills, Freshened, Own, PassThrough, Shared, Stored, Uncacheable
 from edge.cache.forwarding import Forwarding
+from edge.cache.head import HeadThrough, Refreshed
+from edge.cache.stale_log import StaleLog
 from edge.cache.states import (
     Ask,
     AwaitFill,
@@ -37,6 +39,7 @@ from edge.cache.states import (
     Done,
     Fetch,
     Forward,
+    HeadRefresh,
     Lookup,
     OpenBody,
     Pass,
@@ -54,6 +57,7 @@ from edge.policy.decide import LookupAction, decide_lookup
 from edge.policy.fill import group_invalidation_applies, head_miss_passes, serves_stale_on, unsafe
 from edge.policy.invalidate import invalidation_urls
 from edge.policy.keys import normalize_url, primary_key, url_of_key
+from edge.policy.options import PolicyOptions
 from edge.policy.request import analyze_request
 from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
@@ -86,6 +90,7 @@ class RequestFlow:
         key_for: KeyFunction,
         cache_ready: CacheReady | None,
         invalidate_groups: GroupInvalidator | None,
+        opts: PolicyOptions,
     ) -> None:
         self.store = store
         self.shortcut = shortcut
@@ -100,6 +105,11 @@ class RequestFlow:
         self.cache_ready = cache_ready
         # RFC 9875 Cache-Group-Invalidation, applied by the invalidator
         self._invalidate_groups = invalidate_groups
+        self._grace = opts.stale_on_error  # RFC 9111 §4.2.4, cache.serve_stale_on_error
+        self._head = HeadThrough(
+            origin=origin, forwarding=forwarding, store=store, clock=clock, opts=opts, stats=stats
+        )
+        self._stale_logged = StaleLog(clock)
 
     # -- the driver -------------------------------------------------------------
     async def handle(
@@ -132,6 +142,8 @@ class RequestFlow:
                 case AwaitFill():
                     await step.finished.wait()
                     step = Lookup(step.ask)
+                case HeadRefresh():
+                    step = await self._head_refresh(step)
                 case StaleOnError():
                     step = self._stale_on_error(step)
                 case Pass():
@@ -169,7 +181,11 @@ class RequestFlow:
     def _decide(self, ask: Ask, entries: Sequence[Entry]) -> Step:
         entry = select_variant(entries, ask.req.headers) if entries else None
         decision = decide_lookup(
-            ask.facts, entry, self.clock.now(), vary_miss=bool(entries) and entry is None
+            ask.facts,
+            entry,
+            self.clock.now(),
+            vary_miss=bool(entries) and entry is None,
+            stale_on_error=self._grace,
         )
         action = decision.action
         if action is LookupAction.MISS or action is LookupAction.REVALIDATE:
@@ -186,6 +202,8 @@ class RequestFlow:
             return ServeStale(ask, entry, decision)
         if action is LookupAction.REVALIDATE:
             assert entry is not None
+            if ask.facts.method == "HEAD":
+                return HeadRefresh(ask, entry, decision)
             return Fetch(ask, decision, entry)
         if action is LookupAction.MISS:
             self.stats.misses += 1
@@ -311,8 +329,28 @@ class RequestFlow:
             case _:
                 assert_never(result)
 
+    async def _head_refresh(self, step: HeadRefresh) -> Step:
+        ask, entry, decision = step.ask, step.entry, step.decision
+        try:
+            result = await self._head.refresh(ask.key, ask.req, entry)
+        except UpstreamError:
+            if decision.stale_if_error:
+                return StaleOnError(ask, entry, decision, None)
+            raise
+        if isinstance(result, Refreshed):
+            fwd = decision.fwd or "stale"
+            outcome = Outcome(fwd=fwd, fwd_status=result.status, detail=decision.detail)
+            return Serve(ask, result.entry, outcome, decision)
+        resp = result.response
+        if decision.stale_if_error and serves_stale_on(resp.status):
+            resp.close()
+            return StaleOnError(ask, entry, decision, resp.status)
+        outcome = Outcome(fwd=decision.fwd, detail=decision.detail)
+        return Deliver(ask, FromOrigin(resp, preconditions_sent=False), outcome)
+
     def _stale_on_error(self, step: StaleOnError) -> Step:
         self.stats.stale += 1
+        self._stale_logged.note(step.entry.url, step.status)
         outcome = Outcome(fwd="stale", fwd_status=step.status, detail="stale-if-error")
         return Serve(step.ask, step.entry, outcome, step.decision)
 

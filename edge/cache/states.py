@@ -77,6 +77,14 @@ class Fetch(msgspec.Struct, frozen=True):
     stale: Entry | None
 
 
+class HeadRefresh(msgspec.Struct, frozen=True):
+    """A HEAD that must validate ``entry``: sent upstream as HEAD (RFC 9111 §4.3.5)."""
+
+    ask: Ask
+    entry: Entry
+    decision: LookupDecision
+
+
 class AwaitFill(msgspec.Struct, frozen=True):
     """A fill's response arrived before this request, which may not reuse it as it is:
     wait until it is stored, then look it up again (and validate it, RFC 9111 §4.3)."""
@@ -124,6 +132,7 @@ Step = (
     | ServeStale
     | Fetch
     | AwaitFill
+    | HeadRefresh
     | StaleOnError
     | Pass
     | Forward

@@ -110,6 +110,11 @@ class CacheConfig:
     hit_for_miss: float = field(default=120.0, metadata=DURATION)
     max_revalidations: int = 64  # background revalidations at once, whole node
     strip_tag_headers: bool = True  # remove Surrogate-Key / Cache-Tag before the client
+    # RFC 9111 §4.2.4: how long past freshness a stored response answers while the origin fails
+    serve_stale_on_error: float = field(default=86400.0, metadata=DURATION)
+    # responses with Set-Cookie: "shared-only" (stored only when addressed to shared caches)
+    # or "rfc" (RFC 9111 §7.3: stored and served like any other field)
+    store_set_cookie: str = "shared-only"
 
 
 @dataclass(frozen=True, slots=True)

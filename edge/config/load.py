@@ -248,6 +248,12 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("cache.targeted_field", lambda v: bool(_TOKEN_RE.fullmatch(v)), "a header field name"),
     _Rule("cache.max_variants", lambda v: v >= 1, "an integer >= 1"),
     _Rule("cache.max_revalidations", lambda v: v >= 1, "an integer >= 1"),
+    _Rule("cache.serve_stale_on_error", lambda v: v >= 0, "a duration >= 0 (0: never)"),
+    _Rule(
+        "cache.store_set_cookie",
+        lambda v: v in ("shared-only", "rfc"),
+        "one of: shared-only, rfc",
+    ),
     _Rule(
         "logging.level",
         lambda v: v in ("debug", "info", "warning", "error"),

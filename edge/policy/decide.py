@@ -72,7 +72,12 @@ _VARY_MISS = LookupDecision(LookupAction.MISS, "vary-miss", "miss")
 
 
 def decide_lookup(
-    req: RequestFacts, entry: Entry | None, now: float, *, vary_miss: bool = False
+    req: RequestFacts,
+    entry: Entry | None,
+    now: float,
+    *,
+    vary_miss: bool = False,
+    stale_on_error: float = 0.0,
 ) -> LookupDecision:
     """What to do with a request given the selected stored response.
 
@@ -94,6 +99,12 @@ def decide_lookup(
       must-revalidate, proxy-revalidate or s-maxage forbid stale use
       (§5.2.2.2, §5.2.2.8, §5.2.2.10, §4.2.4); otherwise REVALIDATE.
     - only-if-cached turns any forward into UNSATISFIABLE (§5.2.1.7).
+    - ``stale_if_error`` says whether the entry may answer if the origin fails:
+      within the response's or the request's stale-if-error (RFC 5861 §4), or
+      within ``stale_on_error`` seconds past its freshness, the grace a cache
+      disconnected from the origin may take (§4.2.4); never when the response
+      forbids stale use (must-revalidate, proxy-revalidate, s-maxage, no-cache)
+      or the request says no-cache.
     """
     if req.method != "GET" and req.method != "HEAD":
         return _PASS_METHOD
@@ -112,6 +123,7 @@ def decide_lookup(
         and (
             (entry.stale_if_error > 0.0 and staleness <= entry.stale_if_error)
             or (cc.stale_if_error is not None and staleness <= cc.stale_if_error)
+            or (stale_on_error > 0.0 and staleness <= stale_on_error)
         )
     )
 
@@ -198,8 +210,9 @@ def decide_store(
     - Set-Cookie only when the origin explicitly addressed shared caches
       (public, s-maxage, a targeted field) or named Set-Cookie in
       private/no-cache (then it is dropped). §7.3 allows storing it, but a
-      shared cookie is the classic CDN leak: a deliberate choice
-      ("set-cookie").
+      shared cookie is the classic CDN leak: a deliberate default
+      ("set-cookie"); ``opts.store_set_cookie == "rfc"`` follows §7.3 and
+      stores (and serves) it like any other field.
     - Statuses not heuristically cacheable (RFC 9110 §15.1) need explicit
       freshness or public (§3, "status").
     - A response with no freshness, no validator and no stale-* allowance
@@ -228,7 +241,8 @@ def decide_store(
     if any(m.strip() == "*" for line in resp_headers.getall("vary", ()) for m in split_list(line)):
         return StoreDecision(False, "vary-star")
     if "set-cookie" in resp_headers and not (
-        shared_ok
+        opts.store_set_cookie == "rfc"
+        or shared_ok
         or d.targeted
         or "set-cookie" in cc.private_fields
         or "set-cookie" in cc.no_cache_fields

@@ -246,6 +246,29 @@ def matches_304(entry: Entry, resp_headers: AnyHeaders) -> bool:
     return True
 
 
+def head_updates(entry: Entry, resp_headers: AnyHeaders) -> bool:
+    """Does this 200 response to HEAD describe the stored GET response? (RFC 9111 §4.3.5.)
+
+    Each validator the HEAD response carries (ETag, Last-Modified) must equal
+    the stored one, and its Content-Length, if any, the stored body's length:
+    then the stored response is updated with its fields (as from a 304,
+    §3.2, see :func:`freshen`). Otherwise the stored response is to be
+    considered stale.
+    """
+    etag = resp_headers.get("etag")
+    if etag is not None and parse_etag(etag) != parse_etag(entry.etag):
+        return False
+    lm = resp_headers.get("last-modified")
+    if lm is not None:
+        new, old = parse_http_date(lm), parse_http_date(entry.last_modified)
+        if new is None or new != old:
+            return False
+    length = resp_headers.get("content-length")
+    if length is not None and length.strip() != str(entry.body_size):
+        return False
+    return True
+
+
 def conditional_headers(entry: Entry) -> list[tuple[str, str]]:
     """Validators for revalidating ``entry`` (RFC 9111 §4.3.1).
 

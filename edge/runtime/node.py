@@ -66,6 +66,8 @@ def policy_options(cfg: Config) -> PolicyOptions:
         targeted_field=c.targeted_field.lower(),
         surrogate_control=c.surrogate_control,
         cache_name=cfg.name,
+        stale_on_error=c.serve_stale_on_error,
+        store_set_cookie=c.store_set_cookie,
     )
 
 
@@ -264,6 +266,7 @@ async def _assemble(
         key_for=key_for,
         cache_ready=cache_ready,
         invalidate_groups=invalidator.invalidate_groups,
+        opts=opts,
     )
     return Node(
         cfg=cfg,

@@ -52,6 +52,7 @@ class Rig:
             key_for=cache_key_function(lambda path: 0),
             cache_ready=None,
             invalidate_groups=None,
+            opts=opts or PolicyOptions(),
         )
 
     async def get(

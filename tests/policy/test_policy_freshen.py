@@ -8,6 +8,7 @@ from policy_helpers import OPTS, T0, date, entry, hdrs
 
 from edge.policy import conditional_headers, freshen, matches_304
 from edge.policy.decide import LookupAction, decide_lookup
+from edge.policy.entries import head_updates
 from edge.policy.request import analyze_request
 
 
@@ -145,3 +146,23 @@ def test_rfc9111_3_1_stored_headers_drop_hop_by_hop_private_and_age() -> None:
     names = {k.lower() for k, _ in e.headers}
     assert names == {"cache-control", "content-type", "date", "surrogate-key"}
     assert e.tags == ("a", "b")
+
+
+_LM = ("Last-Modified", date(T0 - 100))
+
+
+@pytest.mark.parametrize(
+    ("stored", "resp", "updates"),
+    [([], [], True), ([], [("Content-Length", "10")], True),
+     ([], [("Content-Length", "11")], False),
+     ([("ETag", '"a"')], [("ETag", '"a"')], True), ([("ETag", '"a"')], [("ETag", '"b"')], False),
+     ([("ETag", '"a"')], [("ETag", 'W/"a"')], False), ([], [("ETag", '"a"')], False),
+     ([("ETag", '"a"')], [], True),  # only the validators it carries are compared
+     ([_LM], [_LM], True), ([_LM], [("Last-Modified", date(T0))], False),
+     ([], [_LM], False)],
+)  # fmt: skip
+def test_rfc9111_4_3_5_head_response_updates_the_stored_one(
+    stored: list[tuple[str, str]], resp: list[tuple[str, str]], updates: bool
+) -> None:
+    e = entry(("Cache-Control", "max-age=1"), *stored)  # body_size 10
+    assert head_updates(e, hdrs(*resp)) is updates

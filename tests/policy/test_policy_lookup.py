@@ -317,3 +317,21 @@ def test_rfc9111_4_2_fresh_until_lifetime_passes(
         expected_fresh = age + (now - T0) < lifetime
         assert (d.action is A.HIT) is expected_fresh
         assert d.ttl == pytest.approx(lifetime - d.age)
+
+
+@pytest.mark.parametrize(
+    ("fields", "req_cc", "elapsed", "grace", "expected"),
+    [(FRESH, None, 500, 3600.0, True), (FRESH, None, 5000, 3600.0, False),
+     (FRESH, None, 500, 0.0, False), (FRESH, "no-cache", 500, 3600.0, False),
+     ([("Cache-Control", "max-age=100, must-revalidate")], None, 500, 3600.0, False),
+     ([("Cache-Control", "max-age=100, proxy-revalidate")], None, 500, 3600.0, False),
+     ([("Cache-Control", "max-age=100, s-maxage=100")], None, 500, 3600.0, False),
+     ([("Cache-Control", "max-age=100, no-cache")], None, 500, 3600.0, False),
+     ([("Cache-Control", "max-age=100, stale-if-error=9000")], None, 5000, 0.0, True)],
+)  # fmt: skip
+def test_rfc9111_4_2_4_stale_on_error_grace(
+    fields: list[tuple[str, str]], req_cc: str | None, elapsed: float, grace: float, expected: bool
+) -> None:
+    facts = req("GET", *([("Cache-Control", req_cc)] if req_cc else []))
+    d = decide_lookup(facts, entry(*fields), T0 + elapsed, stale_on_error=grace)
+    assert d.stale_if_error is expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from policy_helpers import OPTS, T0, date, hdrs, req
 
-from edge.policy import StoreDecision, decide_store
+from edge.policy import PolicyOptions, StoreDecision, decide_store
 
 LM = ("Last-Modified", date(T0 - 1000))
 DATE = ("Date", date(T0))
@@ -221,3 +221,16 @@ def test_rfc9110_9_3_3_post_response_stored_for_gets(
 ) -> None:
     decision = decide_store(req("POST"), 200, hdrs(*fields), OPTS, request_url=URL)
     assert decision.detail == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "fields", "expected"),
+    [("shared-only", [("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")], "set-cookie"),
+     ("rfc", [("Cache-Control", "max-age=60"), ("Set-Cookie", "a=1")], "stored"),
+     ("rfc", [("Cache-Control", "max-age=60, private"), ("Set-Cookie", "a=1")], "private")],
+)  # fmt: skip
+def test_rfc9111_7_3_set_cookie_modes(
+    mode: str, fields: list[tuple[str, str]], expected: str
+) -> None:
+    opts = PolicyOptions(store_set_cookie=mode)
+    assert decide_store(req("GET"), 200, hdrs(*fields), opts).detail == expected

@@ -8,9 +8,12 @@ from typing import Any
 import http_sf
 import pytest
 
+from edge.config import CacheConfig, Config
 from tests.support.helpers import fetch, q, status_of
 
 pytestmark = pytest.mark.timeout(60)
+
+NO_GRACE = Config(cache=CacheConfig(serve_stale_on_error=0.0))
 
 
 async def test_rfc9111_4_fresh_response_is_served_from_cache(edge: Any) -> None:
@@ -204,7 +207,8 @@ async def test_rfc5861_3_only_one_background_revalidation_per_key(edge: Any) -> 
     assert await edge.origin_count(path) == 2
 
 
-async def test_rfc5861_4_stale_if_error_on_5xx_and_refused(edge: Any) -> None:
+async def test_rfc5861_4_stale_if_error_on_5xx_and_refused(make_edge: Any) -> None:
+    edge = await make_edge(NO_GRACE)  # the response's own window, without the node's grace
     path = "/api/report"  # max-age=2, stale-if-error=300
     _, b1 = await fetch(edge, path)
     await edge.origin_post("/__origin/down")
@@ -218,7 +222,8 @@ async def test_rfc5861_4_stale_if_error_on_5xx_and_refused(edge: Any) -> None:
     assert r.status == 503
 
 
-async def test_rfc5861_4_stale_if_error_request_directive(edge: Any) -> None:
+async def test_rfc5861_4_stale_if_error_request_directive(make_edge: Any) -> None:
+    edge = await make_edge(NO_GRACE)  # the request's own window, without the node's grace
     path = q(cc="max-age=10")
     _, b1 = await fetch(edge, path)
     await edge.origin_post("/__origin/down?mode=reset")
