@@ -32,6 +32,7 @@ from edge.fronts import h1_wire as wire
 from edge.models import Entry, FrozenHeaders
 from edge.policy.cache_status import cache_status
 from edge.policy.decide import LookupAction, decide_lookup
+from edge.policy.headers import age_value
 from edge.policy.request import analyze_request
 from edge.policy.vary import select_variant
 from edge.runtime.stats import Stats
@@ -58,7 +59,6 @@ PLAIN_BLOCKERS = frozenset(
     }
 )
 
-MAX_AGE_VALUE = 2147483648  # RFC 9111 §1.2.2: the largest Age a cache sends
 _PLAIN_GET = analyze_request("GET", CIMultiDict[str]())
 
 _AGE, _STATUS, _DATE, _CONNECTION = b"A", b"C", b"D", b"K"
@@ -89,6 +89,18 @@ class HotAnswer:
 class _Template:
     entry: Entry  # held, so that its id() is not reused while the template lives
     parts: tuple[bytes, ...]  # literal bytes, then marker tags, alternating
+    memo: _Fields
+
+
+@dataclass(slots=True)
+class _Fields:
+    """The per-request fields last rendered for a template, and the numbers behind them."""
+
+    age: int = -1
+    ttl: int = 0
+    status: str = ""
+    age_bytes: bytes = b""
+    status_bytes: bytes = b""
 
 
 class HotPath:
@@ -147,12 +159,19 @@ class HotPath:
         template = self._templates.get(id(entry))
         if template is None or template.entry is not entry:
             template = self._render(entry, len(data))
-        # the same arithmetic as the flow's answer from the store
-        age = max(0.0, entry.initial_age + (now - entry.response_time))
-        status_value = cache_status(self.name, hit=True, ttl=entry.lifetime - age, detail="memory")
+        # the same numbers as the flow's answer (decide_lookup's age and ttl), formatted
+        # again only when they change: once a second for a hot entry
+        age, ttl = decision.age, decision.ttl
+        memo = template.memo
+        if memo.age != int(age) or memo.ttl != round(ttl):
+            memo.age, memo.ttl = int(age), round(ttl)
+            memo.status = cache_status(self.name, hit=True, ttl=ttl, detail="memory")
+            memo.age_bytes = age_value(age).encode("ascii")
+            memo.status_bytes = memo.status.encode("latin-1")
+        status_value = memo.status
         fields = {
-            _AGE: (str(min(int(age), MAX_AGE_VALUE)) if age > 0 else "0").encode("ascii"),
-            _STATUS: status_value.encode("latin-1"),
+            _AGE: memo.age_bytes,
+            _STATUS: memo.status_bytes,
             _DATE: date,
             _CONNECTION: connection,
         }
@@ -182,7 +201,7 @@ class HotPath:
             date=_marker(_DATE).encode(),
             connection=_marker(_CONNECTION).encode(),
         )
-        template = _Template(entry, tuple(_MARK.split(head)))
+        template = _Template(entry, tuple(_MARK.split(head)), _Fields())
         templates = self._templates
         if len(templates) >= self.max_templates:
             del templates[next(iter(templates))]  # the oldest: replaced entries age out
