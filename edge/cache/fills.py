@@ -262,6 +262,10 @@ class Fills:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- hit-for-miss -------------------------------------------------------
+    def hit_for_miss(self, key: str) -> bool:
+        """``key``'s last answer could not be shared, within ``cache.hit_for_miss``."""
+        return bool(self._hfm) and self._is_hit_for_miss(key)
+
     def _is_hit_for_miss(self, key: str) -> bool:
         until = self._hfm.get(key)
         if until is None:

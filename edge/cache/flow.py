@@ -172,6 +172,10 @@ class RequestFlow:
     def _lookup(self, step: Lookup) -> Step:
         entries = self.shortcut.lookup_sync(step.ask.key)
         if entries is None:
+            if self.fills.hit_for_miss(step.ask.key):
+                # its last answer could not be stored: a miss without asking the disk tier
+                # (a thread hop per request), as Varnish's hit-for-miss objects make one
+                return self._decide(step.ask, ())
             return Probe(step.ask)
         return self._decide(step.ask, entries)
 

@@ -147,12 +147,33 @@ def _apply(b: _Builder, name: str, arg: str | None) -> None:
             b.fields(base + "_fields", arg.split(","))
 
 
+#: parsed values by their field lines: a few distinct values make most of the traffic
+_PARSED: dict[tuple[str, ...], CacheControl] = {}
+_PARSED_MAX = 4096  # entries; the memo starts again when full (values come from the network)
+_PARSED_LONGEST = 256  # characters; longer values are parsed every time
+
+
 def parse_cache_control(values: Iterable[str]) -> CacheControl:
     """Parse every Cache-Control field line as one list (RFC 9111 §5.2).
 
     Directive names are case-insensitive; arguments may be tokens or
-    quoted-strings (§5.2: recipients accept both forms).
+    quoted-strings (§5.2: recipients accept both forms). The result is frozen,
+    so one parse of a value serves every response that carries it.
     """
+    lines = tuple(values)
+    if not lines:
+        return EMPTY
+    found = _PARSED.get(lines)
+    if found is None:
+        found = _parse(lines)
+        if sum(len(line) for line in lines) <= _PARSED_LONGEST:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[lines] = found
+    return found
+
+
+def _parse(values: tuple[str, ...]) -> CacheControl:
     b = _Builder()
     for line in values:
         for member in split_list(line):
