@@ -236,6 +236,8 @@ class Delivery:
         if facts.method == "HEAD" and resp.content_length != 0:
             resp.close()  # a GET's body nobody wants: never read it
             body = None
+        elif (whole := resp.arrived()) is not None:  # all in already: one write, no stream
+            body = BytesBody(whole)
         else:  # read to its (possibly empty) end, so the connection can be reused
             body = StreamBody(resp.chunks(), resp.content_length)
         answer = self._finish(resp.status, resp.reason, headers, status_value, body)

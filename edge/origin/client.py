@@ -77,6 +77,12 @@ class OriginResponse:
                 f"origin body had {received} bytes, Content-Length said {self.content_length}"
             )
 
+    def arrived(self) -> bytes | None:
+        """The whole body if it has arrived already (a small response often comes with its
+        head), taken at once instead of read with :meth:`chunks`; else None."""
+        body = self.body
+        return body.arrived() if isinstance(body, Exchange) else None
+
     def close(self) -> None:
         """Drop the connection without reading the rest (nobody wants the body)."""
         self.body.close()

@@ -131,6 +131,16 @@ class Exchange:
             if not self._done:
                 self.close()
 
+    def arrived(self) -> bytes | None:
+        """The whole body, taken at once, when all of it is in already; else None."""
+        if not self._done or self._error is not None:
+            return None
+        pieces = self._pieces
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        pieces.clear()
+        self._size = 0
+        return data
+
     async def _wait(self) -> None:
         waiter = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(self._read_timeout, self._idle_timeout)

@@ -233,3 +233,28 @@ async def test_a_large_body_is_read_with_back_pressure(
     async for chunk in resp.chunks():
         got += len(chunk)
     assert got == size
+
+
+async def test_a_body_that_came_with_its_head_is_taken_at_once(
+    make_origin: OriginFactory, pools: Any
+) -> None:
+    async def handler(origin: Origin, reader: asyncio.StreamReader, writer: Any) -> None:
+        conn_no = origin.connections
+        while (req := await origin.next_request(reader, conn_no)) is not None:
+            if req.target == "/slow":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.write(b"cd")
+            else:
+                writer.write(ok(b"all here"))
+            await writer.drain()
+
+    origin = await make_origin(handler)
+    c = client(origin, pools())
+    resp = await c.fetch("GET", "/fast", CIMultiDict())
+    assert resp.arrived() == b"all here"
+    resp = await c.fetch("GET", "/slow", CIMultiDict())
+    assert resp.arrived() is None  # still arriving: it streams
+    assert await read_all(resp) == b"abcd"
+    assert origin.connections == 1
