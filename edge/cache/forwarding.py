@@ -37,7 +37,7 @@ class Forwarding:
                     raise LoopDetected(f"CDN-Loop already names {self.name}: request loops")
 
     def upstream(self, req: ProxyRequest) -> CIMultiDict[str]:
-        headers = strip_hop_by_hop(CIMultiDict(req.headers))
+        headers = strip_hop_by_hop(req.headers)  # a new multidict: the copy to send
         xff = headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{xff}, {req.client_ip}" if xff else req.client_ip
         headers["X-Forwarded-Proto"] = req.scheme
