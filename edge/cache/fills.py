@@ -13,6 +13,7 @@ the others (request collapsing, RFC 9111 §4). It ends in one frozen outcome:
 
 :class:`Fills` is the registry: at most one fill per key (or per key and Vary
 variant), hit-for-miss memory, and the tasks, drained and cancelled on shutdown.
+The outcome types and :class:`Fill` live in :mod:`edge.cache.outcomes`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ import msgspec
 from multidict import CIMultiDict
 
 from edge.cache.forwarding import Forwarding
+from edge.cache.outcomes import (
+    Fill,
+    Freshened,
+    Own,
+    PassThrough,
+    Shared,
+    Stored,
+    Uncacheable,
+    fail,
+    stored_of,
+)
 from edge.cache.spool import Spool
 from edge.clock import Clock
 from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
@@ -43,63 +55,17 @@ from edge.policy.vary import variant_key
 from edge.runtime.stats import Stats
 from edge.store.base import Store
 
+__all__ = ["Fill", "Fills", "Freshened", "Own", "PassThrough", "Shared", "Stored", "Uncacheable"]
+
 log = logging.getLogger("edge.fetch")
 
 _HFM_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
-class Stored:
-    entry: Entry  # body_size is the announced length; the commit sets the real one
-    status: int
-    reason: str
-    headers: CIMultiDict[str]
-    spool: Spool
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Freshened:
-    entry: Entry
-
-
-@dataclass(frozen=True, slots=True)
-class Uncacheable:
-    status: int
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class PassThrough:
-    """The uncacheable response itself, for the one client that started the fill."""
-
-    response: OriginResponse
-    detail: str
-
-
-Shared = Stored | Freshened | Uncacheable
-Own = Stored | Freshened | PassThrough
-
-
-@dataclass(frozen=True, slots=True)
 class _Body:
     stored: Stored
     response: OriginResponse
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    key: str  # the primary cache key the response is stored under
-    slot: str  # what concurrent requests collapse on: the key, or key + one Vary variant
-    shared: asyncio.Future[Shared]  # what followers see
-    own: asyncio.Future[Own]  # what the client that started it sees
-    background: bool
-    finished: asyncio.Event  # set once the fill has ended (stored, freshened, failed)
-
-    @property
-    def pending(self) -> bool:
-        """Its response has not arrived yet: a request joining now is as if sent with it."""
-        return not self.shared.done()
 
 
 class Fills:
@@ -173,13 +139,13 @@ class Fills:
         fill = self._fills.get(key)
         if fill is None:
             return None
-        stored = _stored_of(fill)
+        stored = stored_of(fill)
         if stored is None:
             return None
         want = variant_key(stored.entry.vary, req_headers)
         if stored.entry.variant != want:
             fill = self._fills.get(f"{key}\x00{want}")
-            stored = _stored_of(fill) if fill is not None else None
+            stored = stored_of(fill) if fill is not None else None
             if fill is None or stored is None or stored.entry.variant != want:
                 return None
         return fill, stored
@@ -310,13 +276,13 @@ class Fills:
                     fill.own.set_result(result.stored)
                     await self._spool_body(result.stored, result.response)
         except EdgeError as exc:
-            _fail(fill, exc)
+            fail(fill, exc)
         except Exception as exc:
             # A task boundary: whatever went wrong, nobody may wait for this fill forever.
             log.exception("fill for %s failed", fill.key)
-            _fail(fill, EdgeError(f"internal error while fetching: {exc!r}"))
+            fail(fill, EdgeError(f"internal error while fetching: {exc!r}"))
         except asyncio.CancelledError:
-            _fail(fill, UpstreamBodyError("edge is shutting down"))
+            fail(fill, UpstreamBodyError("edge is shutting down"))
             raise
         finally:
             if registered and self._fills.get(fill.slot) is fill:
@@ -443,21 +409,3 @@ class Fills:
                 self._stats.stored += 1
         finally:
             spool.release()
-
-
-def _stored_of(fill: Fill) -> Stored | None:
-    """The fill's shared outcome when it is a response still being stored, else None."""
-    if fill.pending or fill.shared.cancelled() or fill.shared.exception() is not None:
-        return None
-    result = fill.shared.result()
-    if not isinstance(result, Stored) or result.spool.error is not None:
-        return None
-    return result
-
-
-def _fail(fill: Fill, exc: EdgeError) -> None:
-    """Resolve both futures with ``exc``, marked retrieved (a fill may have no reader)."""
-    for future in (fill.shared, fill.own):
-        if not future.done():
-            future.set_exception(exc)
-            future.exception()

@@ -20,7 +20,6 @@ types: it takes a :class:`ProxyRequest` and a body stream and returns a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import assert_never
 
@@ -28,9 +27,10 @@ import msgspec
 from multidict import CIMultiDict
 
 from edge.cache.deliver import Delivery, FromOrigin, FromSpool, FromStore, Outcome
-from edge.cache.fills import Fill, Fills, Freshened, Own, PassThrough, Shared, Stored, Uncacheable
+from edge.cache.fills import Fills
 from edge.cache.forwarding import Forwarding
 from edge.cache.head import HeadThrough, Refreshed
+from edge.cache.outcomes import Fill, Freshened, PassThrough, Stored, Uncacheable, outcome_of
 from edge.cache.stale_log import StaleLog
 from edge.cache.states import (
     Ask,
@@ -283,7 +283,7 @@ class RequestFlow:
             ask.key, ask.req, ask.facts, stale, interim=ask.interim
         )
         try:
-            result = await _outcome_of(fill, collapsed)
+            result = await outcome_of(fill, collapsed)
             if collapsed and isinstance(result, Stored | Freshened):
                 want = variant_key(result.entry.vary, ask.req.headers)
                 if result.entry.variant != want:
@@ -292,7 +292,7 @@ class RequestFlow:
                     fill, collapsed = self.fills.join_or_start(
                         ask.key, ask.req, ask.facts, stale, variant=want, interim=ask.interim
                     )
-                    result = await _outcome_of(fill, collapsed)
+                    result = await outcome_of(fill, collapsed)
         except UpstreamError:
             if stale is not None and decision.stale_if_error:
                 return StaleOnError(ask, stale, decision, None)
@@ -428,25 +428,3 @@ def cache_key_function(version_for: VersionLookup) -> KeyFunction:
         return primary_key(scheme, host, target, version_for(target.split("?", 1)[0]))
 
     return key_for
-
-
-async def _outcome_of(fill: Fill, collapsed: bool) -> Shared | Own:
-    """Wait for the fill's outcome; a client that leaves never breaks the fill.
-
-    The starter's :class:`PassThrough` holds an open origin response: if the
-    starter goes away before taking it, it is closed here.
-    """
-    future: asyncio.Future[Shared] | asyncio.Future[Own] = fill.shared if collapsed else fill.own
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        if not collapsed:
-            fill.own.add_done_callback(_close_unclaimed)
-        raise
-
-
-def _close_unclaimed(future: asyncio.Future[Own]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        result = future.result()
-        if isinstance(result, PassThrough):
-            result.response.close()

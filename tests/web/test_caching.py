@@ -324,8 +324,13 @@ async def test_collapsing_100_concurrent_misses_make_one_origin_request(edge: An
     bodies = {b for _, b in results}
     assert len(bodies) == 1 and len(next(iter(bodies))) == 100000
     assert await edge.origin_count(path) == 1
-    collapsed = sum(1 for r, _ in results if status_of(r).get("collapsed") is True)
-    assert collapsed == 99
+    # joined while the response was outstanding, or reused from its spool once it had arrived
+    shared = sum(
+        1
+        for r, _ in results
+        if status_of(r).get("collapsed") is True or status_of(r).get("detail") == "spool"
+    )
+    assert shared == 99
 
 
 async def test_uncacheable_responses_release_waiters_and_become_hit_for_miss(edge: Any) -> None:
