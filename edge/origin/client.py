@@ -184,7 +184,7 @@ class OriginClient:
                     f"origin closed the connection before answering: {method} {self._url}{target}"
                 ) from None
             except BaseException:
-                conn.fail(UpstreamConnectError("request abandoned"))
+                conn.abandon(ex)
                 raise
             return OriginResponse(ex.status, ex.reason, ex.headers, ex.content_length, ex)
 

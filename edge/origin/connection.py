@@ -162,6 +162,14 @@ class OriginConnection(asyncio.Protocol):
             ex.fail(error)
         self.close()
 
+    def abandon(self, ex: Exchange) -> None:
+        """The request of ``ex`` was given up: close the connection if it still carries it.
+
+        Once its response is in, the connection may already serve another request.
+        """
+        if self.ex is ex:
+            self.fail(UpstreamConnectError("request abandoned"))
+
     def head_timeout(self, seconds: float) -> None:
         if self.ex is not None and not self.ex.head.done():
             self.fail(

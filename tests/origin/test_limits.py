@@ -165,3 +165,28 @@ async def test_closing_the_pool_breaks_off_what_is_in_flight(
     await pool.close()
     with pytest.raises(Exception, match="broke off"):
         await read_all(resp)
+
+
+async def test_a_fetch_cancelled_after_its_answer_arrived_leaves_the_connection_alone(
+    make_origin: OriginFactory, pools: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is in and the connection handed on; the first request is cancelled
+    before it resumes: the connection now carries the next request, and stays."""
+    origin = await make_origin(keep_alive(ok(b"x"), delay=0.05))
+    pool = pools(max_connections=1)
+    c = client(origin, pool)
+    first = asyncio.ensure_future(c.fetch("GET", "/1", CIMultiDict()))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(c.fetch("GET", "/2", CIMultiDict()))  # waits for the one
+    release = pool.release
+
+    def release_then_cancel(conn: Any, reusable: bool) -> None:
+        release(conn, reusable)
+        first.cancel()  # before the first fetch resumes from its (done) head
+
+    monkeypatch.setattr(pool, "release", release_then_cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    monkeypatch.setattr(pool, "release", release)
+    assert await read_all(await second) == b"x"
+    assert origin.connections == 1
