@@ -196,7 +196,7 @@ async def _head_of(conn: OriginConnection, ex: Exchange, seconds: float, limit: 
     """Wait for the final response head, at most ``seconds`` (what is left of ``limit``)."""
     head = ex.head
     if not head.done():
-        timer = conn.loop.call_later(max(seconds, 0.0), conn.head_timeout, limit)
+        timer = conn.loop.call_later(max(seconds, 0.0), conn.head_timeout, ex, limit)
         try:
             await head
         finally:

@@ -170,8 +170,8 @@ class OriginConnection(asyncio.Protocol):
         if self.ex is ex:
             self.fail(UpstreamConnectError("request abandoned"))
 
-    def head_timeout(self, seconds: float) -> None:
-        if self.ex is not None and not self.ex.head.done():
+    def head_timeout(self, ex: Exchange, seconds: float) -> None:
+        if self.ex is ex and not ex.head.done():
             self.fail(
                 UpstreamTimeout(
                     f"origin did not answer within {seconds:g}s (origin.first_byte_timeout)"
