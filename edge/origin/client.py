@@ -28,8 +28,8 @@ from multidict import CIMultiDict
 
 from edge.config import OriginConfig
 from edge.errors import UpstreamBodyError, UpstreamConnectError
-from edge.origin.connection import InterimSink, OriginConnection, StaleConnection
-from edge.origin.exchange import Exchange
+from edge.origin.connection import OriginConnection
+from edge.origin.exchange import Exchange, InterimSink, StaleConnection
 from edge.origin.pool import ConnectionPool, Key
 from edge.origin.request import declared_length, request_head, send_body
 

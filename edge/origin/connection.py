@@ -23,30 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Protocol, cast
 
 import httptools
 
 from edge.errors import UpstreamBodyError, UpstreamConnectError, UpstreamError, UpstreamTimeout
-from edge.origin.exchange import HOP, Exchange, final_fields
+from edge.origin.exchange import HOP, Exchange, InterimSink, StaleConnection, final_fields
 
 log = logging.getLogger("edge.origin")
-
-InterimSink = Callable[[int, list[tuple[str, str]]], None]
 
 MAX_HEAD = 64 * 1024  # bytes of one response's header fields
 MAX_HEAD_RAW = 256 * 1024  # bytes before the final head is complete (interim ones included)
 MAX_FIELDS = 256
 MAX_INTERIM = 16
 _BODYLESS_INTERIM = (100, 102, 103)  # llhttp ends these at their head; any other 1xx must too
-
-
-class StaleConnection(UpstreamConnectError):
-    """A reused connection closed before any byte of the answer: the origin had timed it out.
-
-    RFC 9112 §9.3.1: a request without a body to an idempotent method may be retried.
-    """
 
 
 class Owner(Protocol):

@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 
 from multidict import CIMultiDict
 
-from edge.errors import UpstreamBodyError, UpstreamError, UpstreamTimeout
+from edge.errors import UpstreamBodyError, UpstreamConnectError, UpstreamError, UpstreamTimeout
 from edge.policy.headers import HOP_BY_HOP
 
 HIGH_WATER = 256 * 1024  # buffered body bytes above which the socket is not read
 HOP = frozenset(name.encode("ascii") for name in HOP_BY_HOP)  # RFC 9110 §7.6.1, as bytes
+
+
+InterimSink = Callable[[int, list[tuple[str, str]]], None]  # (status, fields) of a 1xx
+
+
+class StaleConnection(UpstreamConnectError):
+    """A reused connection closed before any byte of the answer: the origin had timed it out.
+
+    RFC 9112 §9.3.1: a request without a body to an idempotent method may be retried.
+    """
 
 
 class Receiver(Protocol):
