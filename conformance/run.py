@@ -258,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"conformance: ERROR: {exc}", file=sys.stderr)
         print(f"conformance: scratch directory kept: {scratch}", file=sys.stderr)
         return 2
+    except SystemExit:  # --id: the suite's dump was the output
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
     if args.json:
         args.json.write_text(classified)
     baseline = load_baseline(BASELINE)
