@@ -23,7 +23,7 @@ from edge.config.load import config_from_dict
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 EDGE_SERVICES = ("shield", "edge-a", "edge-b")
-FIXED_PORTS = {  # DESIGN.md §6, the same as `make cluster`
+FIXED_PORTS = {  # the same as `make cluster`
     "nats": {4222},
     "origin": {8081},
     "shield": {8180, 8190},
