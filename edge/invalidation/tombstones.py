@@ -53,13 +53,17 @@ class Tombstones:
                     del table[next(iter(table))]
 
     def refuses(self, entry: Entry) -> bool:
-        t = entry.request_time
-        if t < self._all or t < self._keys.get(entry.key, float("-inf")):
+        return self.refuses_fill(entry.key, entry.tags, entry.request_time)
+
+    def refuses_fill(self, key: str, tags: Iterable[str], request_time: float) -> bool:
+        """Would a response to a request for ``key`` sent at ``request_time`` be refused?"""
+        t = request_time
+        if t < self._all or t < self._keys.get(key, float("-inf")):
             return True
-        if any(t < self._tags.get(tag, float("-inf")) for tag in entry.tags):
+        if any(t < self._tags.get(tag, float("-inf")) for tag in tags):
             return True
         if self._prefixes:
-            url = url_of_key(entry.key)
+            url = url_of_key(key)
             return any(t < when and url.startswith(p) for p, when in self._prefixes.items())
         return False
 

@@ -31,6 +31,7 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("stored", "stored", "Responses stored"),
     ("origin_requests", "origin_requests", "Requests sent to the origin"),
     ("origin_errors", "origin_errors", "Origin requests that failed or answered 5xx"),
+    ("relayed", "worker_relayed", "Fills answered by the worker that owns the key"),
     ("invalidations", "invalidations", "Entries removed by unsafe-method invalidation"),
     ("bytes_from_cache", "cache_served_bytes", "Body bytes served from the cache"),
 )

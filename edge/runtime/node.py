@@ -34,6 +34,7 @@ from edge.origin.pool import ConnectionPool
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
 from edge.runtime.stats import Stats
+from edge.runtime.worker_routing import WorkerRoute
 from edge.runtime.workers import WorkerLink, WorkerRole
 from edge.store.base import CacheStore
 from edge.store.index import CacheIndex, IndexedStore
@@ -146,6 +147,27 @@ def _upstream(
     return parents, parents
 
 
+def _fill_upstream(
+    cfg: Config,
+    upstream: Upstream,
+    role: WorkerRole | None,
+    stats: Stats,
+    store: IndexedStore,
+    versions: VersionTable,
+) -> Upstream:
+    """Where fills go: with several workers, to the worker that owns the key (worker_routing)."""
+    if role is None or role.count < 2 or not role.fill_sockets:
+        return upstream
+    return WorkerRoute(
+        role,
+        upstream,
+        stats=stats,
+        tombstones=store.tombstones,
+        version_for=versions.version_for,
+        timeouts=cfg.origin,
+    )
+
+
 def _control_plane(cfg: Config, applier: Applier, clock: Clock) -> ControlPlane | None:
     """The node's control plane (not started yet), when ``cluster.nats`` is set."""
     nats = cfg.cluster.nats
@@ -242,7 +264,7 @@ async def _assemble(
         log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
     cache_ready = await _cache_gate(cfg, coordinator, role, stack)
     fills = Fills(
-        origin=upstream,
+        origin=_fill_upstream(cfg, upstream, role, stats, indexed, versions),
         forwarding=forwarding,
         store=indexed,
         clock=clock,

@@ -23,6 +23,7 @@ from edge.fronts.h1_server import H1Front
 from edge.fronts.purge import purge_target
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
+from edge.runtime.worker_relay import FillRelay
 from edge.runtime.workers import role_from_env, supervise
 from edge.web.admin import make_admin_app
 from edge.web.auth import admin_token_is_generated, check_admin_exposure
@@ -88,8 +89,13 @@ async def serve(
         proxy = ProxyListener(node)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await admin.setup()
+        relay = None
+        if role is not None and role.fill_sockets:
+            relay = FillRelay(node.engine, role, node.versions.version_for)
         try:
             listen, admin_at = cfg.proxy.listen, cfg.admin.listen
+            if relay is not None:  # the fills the other workers ask of the keys it owns:
+                await relay.start()  # up once the admin socket is (the others wait for that)
             if role is not None:  # every worker: a private admin socket for the others
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(role.socket)
@@ -117,6 +123,8 @@ async def serve(
             )
         finally:
             await proxy.stop()
+            if relay is not None:
+                await relay.close()
             await admin.cleanup()
     log.info("stopped")
 

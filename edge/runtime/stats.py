@@ -17,6 +17,8 @@ class Stats:
     stored: int = 0
     origin_requests: int = 0
     origin_errors: int = 0
+    # fills another worker (the key's owner) answered: it counted their origin requests
+    relayed: int = 0
     invalidations: int = 0
     bytes_from_cache: int = 0
 

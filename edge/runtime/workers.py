@@ -12,6 +12,10 @@ cluster control plane, and every worker also answers a private admin socket
 (a Unix socket). A purge or version bump made anywhere goes to the leader,
 which applies it, fans it out to every other worker and only then answers,
 so no worker serves purged content once the answer is back.
+
+Every key has an owner worker too: a worker filling a key another owns asks the
+owner over the owner's private fill socket (edge.runtime.worker_routing), so one
+fill serves a herd across all workers.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class WorkerRole:
     index: int
     count: int
     sockets: tuple[str, ...]  # sockets[i]: worker i's private admin socket
+    # fill_sockets[i]: where worker i answers fills of the keys it owns (worker_relay)
+    fill_sockets: tuple[str, ...] = ()
 
     @property
     def leader(self) -> bool:
@@ -64,9 +70,12 @@ class WorkerRole:
         return tuple(s for i, s in enumerate(self.sockets) if i != self.index)
 
 
-def socket_paths(directory: str, count: int) -> tuple[str, ...]:
-    """Worker i's private admin socket (short: a Unix socket path must fit in 108 bytes)."""
-    return tuple(os.path.join(directory, f"w{i}.sock") for i in range(count))
+def socket_paths(directory: str, count: int, kind: str = "w") -> tuple[str, ...]:
+    """Worker i's private admin (``w``) or fill (``f``) socket.
+
+    Short names: a Unix socket path must fit in 108 bytes.
+    """
+    return tuple(os.path.join(directory, f"{kind}{i}.sock") for i in range(count))
 
 
 def role_from_env(cfg: Config, env: Mapping[str, str] | None = None) -> WorkerRole | None:
@@ -75,7 +84,8 @@ def role_from_env(cfg: Config, env: Mapping[str, str] | None = None) -> WorkerRo
     if not value:
         return None
     index, _, count = value.partition("/")
-    role = WorkerRole(int(index), int(count), socket_paths(env[WORKER_DIR_ENV], int(count)))
+    directory, n = env[WORKER_DIR_ENV], int(count)
+    role = WorkerRole(int(index), n, socket_paths(directory, n), socket_paths(directory, n, "f"))
     if role.count != cfg.workers or not 0 <= role.index < role.count:
         raise ValueError(f"{WORKER_ENV}={value} does not fit workers: {cfg.workers}")
     return role

@@ -26,7 +26,7 @@ from edge.invalidation.versions import VersionTable
 from edge.policy.entries import age_and_ttl
 from edge.runtime.metrics import CONTENT_TYPE, make_registry, render
 from edge.runtime.node import Node
-from edge.runtime.stats import hit_ratio
+from edge.runtime.stats import Stats, hit_ratio
 from edge.runtime.workers import FANOUT_HEADER, VERSION_HEADER
 from edge.store.base import StatValue, tier_figure
 from edge.web.admin_schema import (
@@ -147,11 +147,37 @@ async def list_versions(request: web.Request) -> web.Response:
     return _json(VersionsAnswer(versions=request.app[ADMIN].versions.snapshot()))
 
 
+@dataclass(slots=True)
+class _Figures:
+    counters: dict[str, int]  # Stats fields
+    store: dict[str, StatValue]  # the store's figures; memory_* added up over the workers
+    workers: int
+
+
+async def _figures(request: web.Request) -> _Figures:
+    """This node's figures: on the leader worker, every worker's counters and memory tier
+    added up (the disk is shared); a worker asked by the leader gives only its own."""
+    node = request.app[ADMIN].node
+    figures = _Figures(node.stats.as_dict(), dict(node.store.stats()), 1)
+    link = node.coordinator.link
+    if link is None or not link.role.leader or _from_worker(request):
+        return figures
+    for peer in await link.peer_stats():
+        figures.workers += 1
+        for k in figures.counters:
+            figures.counters[k] += int(peer.get(k, 0))
+        for name, value in peer.get("store", {}).items():
+            mine = figures.store.get(name)
+            if name.startswith("memory_") and isinstance(mine, int | float):
+                figures.store[name] = mine + value
+    return figures
+
+
 async def stats(request: web.Request) -> web.Response:
     node = request.app[ADMIN].node
-    counters = node.stats.as_dict()
-    known = {k: v for k, v in counters.items() if k in StatsAnswer.__struct_fields__}
-    raw: dict[str, StatValue] = dict(node.store.stats())
+    figures = await _figures(request)
+    known = {k: v for k, v in figures.counters.items() if k in StatsAnswer.__struct_fields__}
+    raw = figures.store
     tiers: dict[str, TierUse] = {}
     for name, value in raw.items():
         figure = tier_figure(name)
@@ -161,26 +187,13 @@ async def stats(request: web.Request) -> web.Response:
     cluster: dict[str, Any] = {"control": node.coordinator.status()}
     if node.parents is not None:
         cluster["parents"] = node.parents.status()
-    workers = 1
-    link = node.coordinator.link
-    if link is not None and link.role.leader and not _from_worker(request):
-        # the node's figures: every worker's counters and memory tier (the disk is shared)
-        peers = await link.peer_stats()
-        workers += len(peers)
-        for peer in peers:
-            for k in known:
-                known[k] += int(peer.get(k, 0))
-            memory = peer.get("tiers", {}).get("memory", {})
-            use = tiers.setdefault("memory", TierUse())
-            use.objects += int(memory.get("objects", 0))
-            use.bytes += int(memory.get("bytes", 0))
     answer = StatsAnswer(
         name=node.cfg.name,
         hit_ratio=hit_ratio(known.get("hits", 0), known.get("misses", 0), known.get("stale", 0)),
         tiers=tiers,
         store=raw,
         cluster=cluster,
-        workers=workers,
+        workers=figures.workers,
         **known,
     )
     return _json(answer)
@@ -225,7 +238,12 @@ async def _entries_under(admin: Admin, prefix: str) -> AsyncIterator[EntryInfo]:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = render(request.app[ADMIN].registry)
+    registry = request.app[ADMIN].registry
+    figures = await _figures(request)
+    if figures.workers > 1:  # the node's figures, as /stats adds them up
+        store = figures.store
+        registry = make_registry(Stats(**figures.counters), lambda: store)
+    body = render(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 

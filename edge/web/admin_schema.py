@@ -68,6 +68,7 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     stored: int = 0
     origin_requests: int = 0
     origin_errors: int = 0
+    relayed: int = 0
     invalidations: int = 0
     bytes_from_cache: int = 0
     hit_ratio: float

@@ -84,7 +84,11 @@ def start_edge(
     log = open(tmp_path / f"{name}.log", "ab")  # noqa: SIM115
     p = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
     proc = Proc(p, port, admin)
-    wait_http(f"http://127.0.0.1:{admin}/healthz", p)
+    try:
+        wait_http(f"http://127.0.0.1:{admin}/healthz", p)
+    except BaseException:
+        proc.stop(signal.SIGKILL)  # never left running by a test that could not start it
+        raise
     return proc
 
 
