@@ -7,10 +7,7 @@ that runs in production.
 
 A policy only tracks keys and sizes. The owner keeps the values and is told
 about each eviction through ``on_evict``, called synchronously from inside
-:meth:`EvictionPolicy.insert` (never from :meth:`~EvictionPolicy.remove`, and
-never for the key being inserted). A policy with admission control
-(:class:`edge.store.tinylfu.WTinyLFU`, the default) may refuse that key: then
-``insert`` returns False and the owner drops it.
+:meth:`EvictionPolicy.insert` (never from :meth:`~EvictionPolicy.remove`).
 
 Request protocol, the same for both users::
 
@@ -23,8 +20,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
-
-from edge.store.tinylfu import WTinyLFU
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
@@ -47,8 +42,7 @@ class EvictionPolicy(Protocol[K_contra]):
         """Make ``key`` resident with ``size`` bytes (re-sizing it if already there).
 
         Evicts other keys (calling ``on_evict`` for each) until the total fits.
-        Returns False, and forgets ``key``, when ``size`` exceeds the capacity or
-        the policy's admission refuses it.
+        Returns False, and forgets ``key``, when ``size`` exceeds the capacity.
         """
         ...
 
@@ -249,18 +243,12 @@ class S3FIFO(Generic[K]):
         self._on_evict(key)
 
 
-POLICY_NAMES = ("wtinylfu", "s3fifo", "lru")  # cache.memory.policy; the first is the default
-
-
 def make_policy(
     name: str, capacity: int, on_evict: Callable[[K], None] = _ignore
 ) -> EvictionPolicy[K]:
-    """One of :data:`POLICY_NAMES` (``cache.memory.policy``)."""
-    if name == "wtinylfu":
-        return WTinyLFU(capacity, on_evict)
+    """``"lru"`` or ``"s3fifo"`` (``cache.memory.policy``)."""
     if name == "lru":
         return LRU(capacity, on_evict)
     if name == "s3fifo":
         return S3FIFO(capacity, on_evict)
-    expected = ", ".join(repr(n) for n in POLICY_NAMES)
-    raise ValueError(f"unknown eviction policy {name!r}: expected one of {expected}")
+    raise ValueError(f"unknown eviction policy {name!r}: expected 'lru' or 's3fifo'")
