@@ -2,7 +2,8 @@
 
 ``python -m bench`` runs bench/suite.py (``BENCH_QUICK=1`` for a smoke run). The others:
 ``python -m bench offload`` (origin offload with and without a shield), ``trace_sim`` (cache
-policies on Zipf traces) and ``purge`` (purge by prefix among many entries); arguments after
+policies on Zipf traces), ``eviction`` (the eviction study: every policy against Belady,
+bench/eviction_study.py) and ``purge`` (purge by prefix among many entries); arguments after
 the name go to that bench.
 """
 
@@ -15,6 +16,7 @@ OTHERS = {
     "offload": "bench.offload",
     "trace_sim": "bench.trace_sim",
     "trace-sim": "bench.trace_sim",
+    "eviction": "bench.eviction_study",
     "purge": "bench.purge_bench",
     "purge_bench": "bench.purge_bench",
 }

@@ -86,7 +86,7 @@ class ProxyConfig:
 class MemoryTierConfig:
     max_bytes: int = field(default=256 << 20, metadata=SIZE)
     max_object_bytes: int = field(default=8 << 20, metadata=SIZE)
-    policy: str = "s3fifo"  # "s3fifo" | "lru"
+    policy: str = "wtinylfu"  # "wtinylfu" | "s3fifo" | "lru"
 
 
 @dataclass(frozen=True, slots=True)

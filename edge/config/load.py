@@ -242,7 +242,11 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("cache.dir", lambda v: bool(v.strip()), "a non-empty directory path"),
     _Rule("cache.memory.max_bytes", lambda v: v > 0, "a size > 0"),
     _Rule("cache.memory.max_object_bytes", lambda v: v > 0, "a size > 0"),
-    _Rule("cache.memory.policy", lambda v: v in ("lru", "s3fifo"), "one of: lru, s3fifo"),
+    _Rule(
+        "cache.memory.policy",
+        lambda v: v in ("wtinylfu", "s3fifo", "lru"),
+        "one of: wtinylfu, s3fifo, lru",
+    ),
     _Rule("cache.disk.max_bytes", lambda v: v > 0, "a size > 0"),
     _Rule("cache.heuristic_fraction", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     _Rule("cache.targeted_field", lambda v: bool(_TOKEN_RE.fullmatch(v)), "a header field name"),

@@ -7,7 +7,10 @@ that runs in production.
 
 A policy only tracks keys and sizes. The owner keeps the values and is told
 about each eviction through ``on_evict``, called synchronously from inside
-:meth:`EvictionPolicy.insert` (never from :meth:`~EvictionPolicy.remove`).
+:meth:`EvictionPolicy.insert` (never from :meth:`~EvictionPolicy.remove`, and
+never for the key being inserted). A policy with admission control
+(:class:`edge.store.tinylfu.WTinyLFU`, the default) may refuse that key: then
+``insert`` returns False and the owner drops it.
 
 Request protocol, the same for both users::
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
+
+from edge.store.tinylfu import WTinyLFU
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
@@ -42,7 +47,8 @@ class EvictionPolicy(Protocol[K_contra]):
         """Make ``key`` resident with ``size`` bytes (re-sizing it if already there).
 
         Evicts other keys (calling ``on_evict`` for each) until the total fits.
-        Returns False, and forgets ``key``, when ``size`` exceeds the capacity.
+        Returns False, and forgets ``key``, when ``size`` exceeds the capacity or
+        the policy's admission refuses it.
         """
         ...
 
@@ -243,12 +249,18 @@ class S3FIFO(Generic[K]):
         self._on_evict(key)
 
 
+POLICY_NAMES = ("wtinylfu", "s3fifo", "lru")  # cache.memory.policy; the first is the default
+
+
 def make_policy(
     name: str, capacity: int, on_evict: Callable[[K], None] = _ignore
 ) -> EvictionPolicy[K]:
-    """``"lru"`` or ``"s3fifo"`` (``cache.memory.policy``)."""
+    """One of :data:`POLICY_NAMES` (``cache.memory.policy``)."""
+    if name == "wtinylfu":
+        return WTinyLFU(capacity, on_evict)
     if name == "lru":
         return LRU(capacity, on_evict)
     if name == "s3fifo":
         return S3FIFO(capacity, on_evict)
-    raise ValueError(f"unknown eviction policy {name!r}: expected 'lru' or 's3fifo'")
+    expected = ", ".join(repr(n) for n in POLICY_NAMES)
+    raise ValueError(f"unknown eviction policy {name!r}: expected one of {expected}")

@@ -63,7 +63,7 @@ class MemoryTier:
         self,
         max_bytes: int,
         max_object_bytes: int,
-        policy: str = "s3fifo",
+        policy: str = "wtinylfu",
         max_variants: int = 32,
     ) -> None:
         self.max_bytes = max_bytes
@@ -129,7 +129,10 @@ class MemoryTier:
         if partial:
             self._partial.add(key)
         # The slot is in place first: insert() may evict it again (resize case).
-        return self._policy.insert((key, variant), charge)
+        if self._policy.insert((key, variant), charge):
+            return True
+        self.drop_variant(key, variant)  # refused by admission (wtinylfu): disk may keep it
+        return False
 
     def update_sync(self, entry: Entry) -> bool:
         """Replace the metadata of a held variant, keeping its body."""

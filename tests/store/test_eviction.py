@@ -102,7 +102,7 @@ ops = st.lists(
 )
 
 
-@given(st.sampled_from(["lru", "s3fifo"]), ops)
+@given(st.sampled_from(["lru", "s3fifo", "wtinylfu"]), ops)
 def test_accounting_matches_resident_sizes(
     name: str, operations: list[tuple[str, int, int]]
 ) -> None:

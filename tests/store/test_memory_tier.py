@@ -75,7 +75,7 @@ BudgetMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=
 TestBudget = BudgetMachine.TestCase
 
 
-@pytest.mark.parametrize("policy", ["lru", "s3fifo"])
+@pytest.mark.parametrize("policy", ["lru", "s3fifo", "wtinylfu"])
 def test_budget_holds_under_a_random_sequence(policy: str) -> None:
     import random
 

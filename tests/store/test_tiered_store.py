@@ -68,7 +68,7 @@ async def test_memory_evictions_lose_nothing_the_disk_holds(tmp_path: Path) -> N
     for entry, body in zip(entries, bodies, strict=True):
         await store.put(entry, SpooledBody(1500, data=body))
         assert store.memory.used_bytes <= 5000
-    assert store.memory.evictions > 0
+    assert store.memory.object_count < len(entries)  # memory let some go: evicted or refused
     for entry, body in zip(entries, bodies, strict=True):
         assert await store.variants(entry.key) == [entry]
         assert await store.open_body(entry) == BytesBody(body)
