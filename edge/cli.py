@@ -1,7 +1,8 @@
-"""The ``edge`` command: ``serve``, ``check-config``, ``purge``, ``version-bump``.
+"""The ``edge`` command: ``serve``, ``check-config``, ``purge``, ``version-bump``, ``warm``.
 
 ``main`` returns the exit code: 0 ok, 1 the admin API failed or could not be reached, 2 bad
-usage or a bad config. ``purge`` and ``version-bump`` are small blocking HTTP clients of the
+usage, a bad config or an unusable URL list. ``purge``, ``version-bump`` and ``warm`` (its
+sitemap reading and progress bar in edge/cli_warm.py) are small blocking HTTP clients of the
 admin API (``urllib.request``), so they need no event loop.
 """
 
@@ -18,6 +19,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from edge import cli_warm
 from edge.config import Config
 from edge.config.load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
@@ -73,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     bump = sub.add_parser("version-bump", help="invalidate everything under a URL prefix")
     _add_admin_options(bump)
     bump.add_argument("prefix", metavar="PREFIX")
+
+    warm = sub.add_parser("warm", help="fetch URLs through the cache (a progress bar)")
+    _add_admin_options(warm)
+    source = warm.add_mutually_exclusive_group(required=True)
+    source.add_argument("--urls", metavar="FILE", help="one path or URL a line")
+    source.add_argument("--sitemap", metavar="URL_OR_FILE", help="a sitemap.xml (or index)")
+    warm.add_argument("--concurrency", type=int, default=8, metavar="N", help="1..64")
+    warm.add_argument("--host", metavar="H", help="the Host to warm (default: the URLs' own)")
     return parser
 
 
@@ -101,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return _admin_command(args, _purge)
         case "version-bump":
             return _admin_command(args, _version_bump)
+        case "warm":
+            return _warm_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 
@@ -197,6 +209,16 @@ def post_json(url: str, body: Mapping[str, object], token: str) -> dict[str, obj
         method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
+    return _call(request)
+
+
+def get_json(url: str, token: str) -> dict[str, object]:
+    """GET with the bearer token; the decoded JSON object answered."""
+    return _call(urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}))
+
+
+def _call(request: urllib.request.Request) -> dict[str, object]:
+    url = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=ADMIN_TIMEOUT) as response:
             raw = response.read()
@@ -243,3 +265,26 @@ def _version_bump(args: argparse.Namespace, base: str, token: str) -> list[str]:
     if isinstance(nodes, dict):
         lines += [f"  {node}: {'applied' if ok else 'NOT applied'}" for node, ok in nodes.items()]
     return lines
+
+
+def _warm_command(args: argparse.Namespace) -> int:
+    if not 1 <= args.concurrency <= 64:
+        print(f"edge: --concurrency must be 1..64, got {args.concurrency}", file=sys.stderr)
+        return 2
+    try:
+        urls = (
+            cli_warm.urls_from_file(args.urls)
+            if args.urls
+            else cli_warm.urls_from_sitemap(args.sitemap)
+        )
+    except cli_warm.WarmInputError as e:
+        print(f"edge: {e}", file=sys.stderr)
+        return 2
+    return _admin_command(args, lambda a, base, token: _warm(a, base, token, urls))
+
+
+def _warm(args: argparse.Namespace, base: str, token: str, urls: list[str]) -> list[str]:
+    try:
+        return cli_warm.warm(base, token, urls, args.concurrency, args.host, post_json, get_json)
+    except cli_warm.WarmJobFailed as e:
+        raise AdminCallError(str(e)) from None

@@ -315,3 +315,57 @@ def test_check_config_bad_stale_grace_exits_2_naming_the_key(
     path.write_text("cache:\n  serve_stale_on_error: -5s\n", encoding="utf-8")
     assert main(["check-config", str(path)]) == 2
     assert capsys.readouterr().err.startswith("edge: config error: cache.serve_stale_on_error")
+
+
+# ---------------------------------------------------------------------------- warm inputs
+SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def test_sitemap_parsing_takes_every_loc_and_gzip() -> None:
+    import gzip
+
+    from edge.cli_warm import parse_sitemap
+
+    xml = (
+        f"<?xml version='1.0'?><urlset {SITEMAP_NS}>"
+        "<url><loc> http://example.com/a </loc><priority>1</priority></url>"
+        "<url><loc>http://example.com/b?x=1&amp;y=2</loc></url></urlset>"
+    ).encode()
+    expected = ("urlset", ["http://example.com/a", "http://example.com/b?x=1&y=2"])
+    assert parse_sitemap(xml, "s.xml") == expected
+    assert parse_sitemap(gzip.compress(xml), "s.xml.gz") == expected
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('<!DOCTYPE urlset [<!ENTITY x "y">]><urlset/>', "DTD or entity declaration: refused"),
+        ('<!DOCTYPE urlset SYSTEM "http://evil.example/x.dtd"><urlset/>', "DTD"),
+        ("<urlset><url><loc>&xxe;</loc></url></urlset>", "not well-formed"),
+        ("<urlset><url><loc>/a</loc></url>", "not well-formed"),
+        ("<html><body>hello</body></html>", "not a sitemap (root element 'html')"),
+        (f"<urlset {SITEMAP_NS}></urlset>", "lists no URL"),
+    ],
+)
+def test_a_bad_sitemap_is_refused_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], document: str, message: str
+) -> None:
+    path = tmp_path / "sitemap.xml"
+    path.write_text(document)
+    argv = ["warm", "--token", TOKEN, "--admin", "http://127.0.0.1:9", "--sitemap", str(path)]
+    assert main(argv) == 2  # refused before any admin call
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err
+
+
+def test_warm_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["warm", "--token", TOKEN, "--admin", "http://127.0.0.1:9"]
+    assert main([*base, "--urls", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read the URL list" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    assert main([*base, "--urls", str(empty)]) == 2
+    assert "lists no URL" in capsys.readouterr().err
+    assert main([*base, "--urls", str(empty), "--concurrency", "0"]) == 2
+    assert "--concurrency must be 1..64" in capsys.readouterr().err
+    assert main([*base, "--urls", str(empty), "--sitemap", str(empty)]) == 2  # one source

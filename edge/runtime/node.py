@@ -34,6 +34,7 @@ from edge.origin.pool import ConnectionPool
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
 from edge.runtime.stats import Stats
+from edge.runtime.warm import Warmer
 from edge.runtime.worker_routing import WorkerRoute
 from edge.runtime.workers import WorkerLink, WorkerRole
 from edge.store.base import CacheStore
@@ -56,6 +57,7 @@ class Node:
     invalidator: Invalidator
     registry: CollectorRegistry
     coordinator: Coordinator
+    warmer: Warmer  # cache-warming jobs (admin POST /warm), cancelled on shutdown
     parents: ParentSet | None = None
 
 
@@ -290,6 +292,8 @@ async def _assemble(
         invalidate_groups=invalidator.invalidate_groups,
         opts=opts,
     )
+    warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen))
+    stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first
     return Node(
         cfg=cfg,
         clock=clock,
@@ -302,6 +306,7 @@ async def _assemble(
         invalidator=invalidator,
         registry=make_registry(stats, indexed.stats),
         coordinator=coordinator,
+        warmer=warmer,
         parents=parents,
     )
 

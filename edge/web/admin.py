@@ -1,4 +1,4 @@
-"""The admin app (its own listener): purge, versions, stats, entries, metrics, health.
+"""The admin app (its own listener): purge, versions, warming, stats, entries, metrics, health.
 
 Every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>``
 (compared in constant time). Bodies are JSON decoded straight into msgspec
@@ -12,11 +12,10 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +28,9 @@ from edge.runtime.node import Node
 from edge.runtime.stats import Stats, hit_ratio
 from edge.runtime.workers import FANOUT_HEADER, VERSION_HEADER
 from edge.store.base import StatValue, tier_figure
+from edge.web.admin_io import decode_body as _decode
+from edge.web.admin_io import error_answer as _error
+from edge.web.admin_io import json_answer as _json
 from edge.web.admin_schema import (
     MAX_BODY,
     MAX_LIMIT,
@@ -45,6 +47,7 @@ from edge.web.admin_schema import (
     VersionBody,
     VersionsAnswer,
 )
+from edge.web.admin_warm import WARM_OPERATIONS, WARMER
 from edge.web.auth import presented_token, token_ok
 from edge.web.openapi import Handler, Operation, QueryParam, build_document
 
@@ -63,32 +66,6 @@ class Admin:
 NODE = web.AppKey("node", Node)
 ADMIN = web.AppKey("admin", Admin)
 DOCUMENT = web.AppKey("openapi", dict)
-
-
-def _json(value: msgspec.Struct, status: int = 200) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(value), status=status, content_type="application/json"
-    )
-
-
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    body = msgspec.json.encode(ErrorAnswer(error=message))
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
-async def _decode(request: web.Request, kind: type[Any]) -> Any:
-    """The body as ``kind``; 400 naming the problem, 413 over 1 MiB."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
-    raw = await request.read()  # aiohttp stops at client_max_size with 413
-    if not raw.strip():
-        raise ClientRequestError("the request body is empty; send a JSON object")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ClientRequestError(f"invalid request body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ClientRequestError(f"the request body is not valid JSON: {exc}") from None
 
 
 # -- handlers -----------------------------------------------------------------------
@@ -302,6 +279,7 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(_PREFIX_Q, _LIMIT_Q),
         errors=(400,),
     ),
+    *WARM_OPERATIONS,
     Operation("GET", "/metrics", metrics, "Prometheus text exposition", answer_type="text/plain"),
     Operation("GET", "/healthz", healthz, "200 while serving", answer=Health, auth=False),
     Operation("GET", "/openapi.json", openapi, "This document"),
@@ -363,6 +341,7 @@ def make_admin_app(
     app = web.Application(client_max_size=MAX_BODY, middlewares=[admin_middleware])
     app[NODE] = node
     app[ADMIN] = Admin(node, invalidator, versions, registry)
+    app[WARMER] = node.warmer
     app[DOCUMENT] = build_document(OPERATIONS, ErrorAnswer, _package_version())
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)

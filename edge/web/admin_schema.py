@@ -103,3 +103,45 @@ class Health(msgspec.Struct, kw_only=True):
 
 class ErrorAnswer(msgspec.Struct, kw_only=True):
     error: str
+
+
+# -- cache warming (edge.runtime.warm) ----------------------------------------------
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+HeaderName = Annotated[str, msgspec.Meta(pattern="^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")]
+HeaderValue = Annotated[str, msgspec.Meta(max_length=1024, pattern="^[\\t\\x20-\\x7e]*$")]
+
+
+class WarmBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    urls: Annotated[list[Url], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    # the Host the requests carry (default: the absolute URLs' own, else the proxy address)
+    host: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9.:\\[\\]-]{1,255}$")] | None = None
+    # extra request fields, e.g. Accept-Encoding to warm that variant
+    headers: Annotated[dict[HeaderName, HeaderValue], msgspec.Meta(max_length=32)] = {}
+
+
+class WarmStarted(msgspec.Struct, kw_only=True):
+    job: str
+    total: int
+    host: str
+
+
+class WarmFailure(msgspec.Struct, kw_only=True):
+    url: str
+    error: str
+
+
+class WarmProgress(msgspec.Struct, kw_only=True):
+    job: str
+    state: str  # running | done | cancelled
+    host: str
+    total: int
+    done: int
+    stored: int
+    already_cached: int
+    uncacheable: int
+    failed: int
+    concurrency: int
+    started_at: float
+    finished_at: float | None
+    errors: list[WarmFailure]  # the first failures, with their reason

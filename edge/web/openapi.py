@@ -7,6 +7,7 @@ so the document cannot drift from what the handlers decode and encode.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +39,18 @@ class Operation:
     auth: bool = True
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = field(default=())
+    status: int = 200  # the success status
+
+
+_PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 _ERROR_TEXT = {
     400: "Invalid input: the error names the problem",
     401: "Missing or wrong bearer token",
+    404: "No such resource",
     413: "Body over 1 MiB",
+    429: "Too many jobs running: retry later",
     500: "The change could not be persisted",
     503: "The cluster control plane (NATS) is unreachable: retry later",
 }
@@ -63,7 +70,9 @@ def build_document(ops: Sequence[Operation], error: type[msgspec.Struct], versio
         "info": {
             "title": "edge admin API",
             "version": version,
-            "description": "Purge, versioned invalidation, stats and metrics of one edge node.",
+            "description": (
+                "Purge, versioned invalidation, cache warming, stats and metrics of one edge node."
+            ),
         },
         "paths": paths,
         "components": components,
@@ -76,17 +85,22 @@ def _operation(op: Operation, error_name: str) -> dict[str, Any]:
         "summary": op.summary,
         "security": [{"bearer": []}] if op.auth else [],
     }
-    if op.query:
-        out["parameters"] = [
-            {
-                "name": q.name,
-                "in": "query",
-                "required": False,
-                "schema": q.schema,
-                "description": q.description,
-            }
-            for q in op.query
-        ]
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(op.path)
+    ]
+    parameters += [
+        {
+            "name": q.name,
+            "in": "query",
+            "required": False,
+            "schema": q.schema,
+            "description": q.description,
+        }
+        for q in op.query
+    ]
+    if parameters:
+        out["parameters"] = parameters
     if op.body is not None:
         out["requestBody"] = {
             "required": True,
@@ -94,12 +108,12 @@ def _operation(op: Operation, error_name: str) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": _REF.format(name=op.body.__name__)}}
             },
         }
-    ok: dict[str, Any] = {"description": "OK"}
+    ok: dict[str, Any] = {"description": "Accepted" if op.status == 202 else "OK"}
     if op.answer is not None:
         ok["content"] = {op.answer_type: {"schema": {"$ref": _REF.format(name=op.answer.__name__)}}}
     elif op.answer_type != "application/json":
         ok["content"] = {op.answer_type: {"schema": {"type": "string"}}}
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {str(op.status): ok}
     codes = set(op.errors) | ({401} if op.auth else set())
     for code in sorted(codes):
         responses[str(code)] = {

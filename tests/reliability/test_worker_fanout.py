@@ -90,7 +90,9 @@ async def test_the_public_admin_port_ignores_the_fanout_header(tmp_path: Path) -
     coord, peer_path = leader(tmp_path, peer_up=True)
     peer = Peer(peer_path)
     await peer.start()
-    node = SimpleNamespace(admin_token=TOKEN, coordinator=coord, cfg=SimpleNamespace(name="n"))
+    node = SimpleNamespace(
+        admin_token=TOKEN, coordinator=coord, cfg=SimpleNamespace(name="n"), warmer=None
+    )
     app = make_admin_app(
         node,  # type: ignore[arg-type]
         invalidator=coord.invalidator,
