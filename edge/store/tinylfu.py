@@ -20,13 +20,13 @@ admission policy", ACM ToS 2017), adapted to objects of very different sizes:
 The hit path (:meth:`WTinyLFU.access`) allocates nothing: on a main object it
 is one dict lookup and one bytearray store; in the window, a ``move_to_end``
 and a small-int count (a key's first window hit adds one dict entry) that
-reaches the sketch when the object leaves the window. Sketch updates, sampling and aging are all on the miss path
-(:meth:`~WTinyLFU.insert`). Aging is counted in inserts: every ``20 x`` the
-resident count of them, counters halve (residents' keep at least 1) and the
-doorkeeper is cleared, so popularity that fades is forgotten, faster when
-misses are frequent. A one-hit scan object reaches the sketch's doorkeeper
-only: it never beats a resident, and once main has filled up, free space goes
-only to candidates seen at least twice.
+reaches the sketch when the object leaves the window. Sketch updates, sampling
+and aging are all on the miss path (:meth:`~WTinyLFU.insert`). Aging is counted
+in inserts: every ``20 x`` the resident count of them, counters halve
+(residents' keep at least 1) and the doorkeeper is cleared, so popularity that
+fades is forgotten, faster when misses are frequent. A one-hit scan object
+reaches the sketch's doorkeeper only: it never beats a resident, and once main
+has filled up, free space goes only to candidates seen at least twice.
 
 ``bench/eviction_study.py`` measured it against LRU, S3-FIFO, W-TinyLFU with
 an SLRU main and others; the figures are in the README.
