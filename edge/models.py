@@ -33,6 +33,9 @@ class ProxyRequest:
     client_ip: str
     http_version: tuple[int, int] = (1, 1)
     has_body: bool = False
+    # edge.request_id: the client's valid X-Request-Id or a generated one ("" for requests
+    # edge makes itself); sent to the origin, returned on errors and on answers from it
+    request_id: str = ""
 
     @property
     def path(self) -> str:

@@ -61,6 +61,7 @@ from edge.policy.options import PolicyOptions
 from edge.policy.request import analyze_request
 from edge.policy.tags import group_invalidations
 from edge.policy.vary import select_variant, variant_key
+from edge.request_id import HEADER as REQUEST_ID
 from edge.runtime.stats import Stats
 from edge.store.base import HitShortcut, Store
 
@@ -130,7 +131,12 @@ class RequestFlow:
                 case Serve():
                     step = self._serve(step)
                 case Deliver():
-                    return self.delivery.answer(step.ask.facts, step.source, step.outcome)
+                    resp = self.delivery.answer(step.ask.facts, step.source, step.outcome)
+                    if not step.outcome.hit and req.request_id:
+                        # the origin saw this id: the client gets it to quote (not on hits,
+                        # which the hot path answers byte for byte the same)
+                        resp.headers[REQUEST_ID] = req.request_id
+                    return resp
                 case Probe():
                     step = await self._probe(step)
                 case OpenBody():

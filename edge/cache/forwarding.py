@@ -1,8 +1,8 @@
 """Header rewriting between client, edge and origin (RFC 9110 §7.6, RFC 8586).
 
 Requests going up lose their hop-by-hop fields and gain ``Via``,
-``X-Forwarded-*`` and ``CDN-Loop``; responses going down lose hop-by-hop
-fields and the vendor tag headers, and gain ``Via``.
+``X-Forwarded-*``, ``CDN-Loop`` and the request's ``X-Request-Id``; responses
+going down lose hop-by-hop fields and the vendor tag headers, and gain ``Via``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from edge.errors import LoopDetected
 from edge.models import ProxyRequest
 from edge.policy.headers import strip_hop_by_hop
+from edge.request_id import HEADER as REQUEST_ID
 
 TAG_HEADERS = ("Surrogate-Key", "Cache-Tag")
 
@@ -45,6 +46,8 @@ class Forwarding:
         if self.via:
             _append(headers, "Via", f"{req.http_version[0]}.{req.http_version[1]} {self.name}")
         _append(headers, "CDN-Loop", self.name)
+        if req.request_id:  # replaces a client's id that was not valid
+            headers[REQUEST_ID] = req.request_id
         if "Host" not in headers and req.host:
             headers["Host"] = req.host
         return headers

@@ -15,15 +15,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from edge.cache.flow import RequestFlow
-from edge.errors import EdgeError, RequestTooLarge, UpstreamError
+from edge.errors import EdgeError, RequestTooLarge
 from edge.fronts.interim import for_version
+from edge.fronts.plain import PlainAnswer, error_answer, internal_answer, log_failure
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
-from edge.policy.cache_status import cache_status
+from edge.request_id import request_id_of
 
 log = logging.getLogger("edge.proxy")
 
 PurgeHandler = Callable[[web.BaseRequest], Awaitable[web.Response]]
 RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
+REQUEST_ID = web.RequestKey("edge_request_id", str)  # edge.request_id, for the access log
 
 
 def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
@@ -43,6 +45,7 @@ def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
         client_ip=peer,
         http_version=(version.major, version.minor),
         has_body=request.body_exists,
+        request_id=request_id_of(request.headers),
     )
 
 
@@ -83,14 +86,17 @@ class ProxyFront:
         try:
             return await self._handle(request)
         except EdgeError as exc:
-            if isinstance(exc, UpstreamError):
-                log.warning("%s %s: %s", request.method, request.raw_path, exc.message)
-            return _plain(exc.status, f"{exc.message}\n", self.name, exc.detail)
+            rid = _request_id(request)
+            log_failure(log, exc, request.method, request.raw_path, rid)
+            return _plain(error_answer(exc, self.name, rid))
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
-            log.exception("internal error on %s %s", request.method, request.raw_path)
-            return _plain(500, "internal error in edge; see its log\n", self.name, "internal-error")
+            rid = _request_id(request)
+            log.exception(
+                "internal error on %s %s (request %s)", request.method, request.raw_path, rid
+            )
+            return _plain(internal_answer(self.name, rid))
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method == "PURGE" and self.purge is not None:
@@ -99,6 +105,7 @@ class ProxyFront:
         if request.content_length is not None and request.content_length > limit:
             raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
         preq = to_proxy_request(request)
+        request[REQUEST_ID] = preq.request_id
         body = _request_body(request, limit) if request.body_exists else None
         # the origin's 1xx go out on the transport before the final head (edge.fronts.interim)
         interim = for_version(preq.http_version, lambda data: _write_raw(request, data))
@@ -214,10 +221,17 @@ def _abort(request: web.BaseRequest) -> None:
         transport.abort()
 
 
-def _plain(status: int, text: str, name: str, detail: str) -> web.Response:
-    headers = CIMultiDict[str]()
-    headers["Cache-Status"] = cache_status(name, hit=False, fwd="uri-miss", detail=detail)
-    headers["Via"] = f"1.1 {name}"
-    if status == 413:
+def _request_id(request: web.BaseRequest) -> str:
+    """The id the request was given, or one for a request refused before it had one."""
+    rid = request.get(REQUEST_ID)
+    if rid is None:
+        rid = request[REQUEST_ID] = request_id_of(request.headers)
+    return rid
+
+
+def _plain(answer: PlainAnswer) -> web.Response:
+    headers = CIMultiDict(answer.headers)
+    headers.popall("Content-Type", None)  # web.Response(text=...) sets it
+    if answer.status == 413:
         headers["Connection"] = "close"
-    return web.Response(status=status, text=text, headers=headers)
+    return web.Response(status=answer.status, text=answer.text, headers=headers)

@@ -10,6 +10,8 @@ from edge.errors import ClientRequestError
 from edge.fronts.h1_body import RequestBody
 from edge.fronts.plain import PlainAnswer, plain_answer
 from edge.models import FrozenHeaders, ProxyRequest
+from edge.request_id import HEADER as REQUEST_ID
+from edge.request_id import request_id_of
 
 if TYPE_CHECKING:
     from edge.fronts.h1_settings import H1Settings
@@ -65,6 +67,7 @@ class ParsedRequest:
         "started",
         "refused",
         "_headers",
+        "_request_id",
     )
 
     def __init__(
@@ -93,6 +96,19 @@ class ParsedRequest:
         self.started = False  # handed to the engine
         self.refused: PlainAnswer | None = None  # a refusal to send in this request's turn
         self._headers: FrozenHeaders | None = None
+        self._request_id = ""
+
+    @property
+    def request_id(self) -> str:
+        """This request's id (:mod:`edge.request_id`), made when first asked for.
+
+        The engine's requests ask for it; a hot-path hit never does unless the
+        access log wants it, so a memory hit pays nothing for it.
+        """
+        rid = self._request_id
+        if not rid:
+            rid = self._request_id = request_id_of(self.header_view())
+        return rid
 
     @classmethod
     def refusal(cls, answer: PlainAnswer, method: str = "-", target: str = "-") -> ParsedRequest:
@@ -106,6 +122,7 @@ class ParsedRequest:
             started_at=0.0,
         )
         req.refused = answer
+        req._request_id = answer.headers.get(REQUEST_ID, "")
         return req
 
     def header_view(self) -> FrozenHeaders:
@@ -172,4 +189,5 @@ class ParsedRequest:
             client_ip=client_ip,
             http_version=(int(major), int(minor)),
             has_body=self.has_body,
+            request_id=self.request_id,
         )

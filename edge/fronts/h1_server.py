@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from edge.cache.forwarding import Forwarding
 from edge.cache.hot import HotPath
-from edge.errors import EdgeError, UpstreamError
+from edge.errors import EdgeError
 from edge.fronts.access import AccessLog
 from edge.fronts.h1_request import ParsedRequest
 from edge.fronts.h1_send import Framing, send
@@ -28,7 +28,7 @@ from edge.fronts.h1_settings import H1Settings, LoopTimers, Timers
 from edge.fronts.h1_wire import DateCache
 from edge.fronts.http1 import Connection
 from edge.fronts.interim import for_version
-from edge.fronts.plain import PlainAnswer, error_answer, internal_answer
+from edge.fronts.plain import PlainAnswer, error_answer, internal_answer, log_failure
 from edge.fronts.purge import purge_target
 from edge.models import BytesBody, ProxyResponse, StreamBody
 from edge.runtime.node import Node
@@ -161,8 +161,7 @@ class H1Front:
                 except Exception:
                     if attempt == 2:
                         raise
-                    log.exception("internal error on %s %s", req.method, req.raw_target)
-                    resp = _response_of(internal_answer(self.settings.name))
+                    resp = self._internal(req)
         except ConnectionResetError:
             close = True
         finally:
@@ -191,13 +190,18 @@ class H1Front:
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
-            log.exception("internal error on %s %s", req.method, req.raw_target)
-            return _response_of(internal_answer(self.settings.name))
+            return self._internal(req)
 
     def _error(self, req: ParsedRequest, exc: EdgeError) -> ProxyResponse:
-        if isinstance(exc, UpstreamError):
-            log.warning("%s %s: %s", req.method, req.raw_target, exc.message)
-        return _response_of(error_answer(exc, self.settings.name))
+        rid = req.request_id
+        log_failure(log, exc, req.method, req.raw_target, rid)
+        return _response_of(error_answer(exc, self.settings.name, rid))
+
+    def _internal(self, req: ParsedRequest) -> ProxyResponse:
+        """A bug: the traceback goes to the log (with the request id), never to the client."""
+        rid = req.request_id
+        log.exception("internal error on %s %s (request %s)", req.method, req.raw_target, rid)
+        return _response_of(internal_answer(self.settings.name, rid))
 
     def logged(
         self,

@@ -32,6 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from edge.cache.forwarding import Forwarding
 from edge.cluster.ring import HashRing
 from edge.models import ProxyRequest
+from edge.request_id import HEADER as REQUEST_ID
 
 MAX_HEAD = 1 << 20  # an ask or a head frame larger than this is garbage
 END = b"\x00\x00\x00\x00"  # the empty frame that ends a body
@@ -148,6 +149,7 @@ def unforward(target: str, headers: CIMultiDict[str], fwd: Forwarding) -> ProxyR
         headers=CIMultiDictProxy(out),
         client_ip=client_ip,
         http_version=version,
+        request_id=out.get(REQUEST_ID, ""),  # the asking worker's, set by fwd.upstream
     )
 
 

@@ -135,7 +135,7 @@ async def test_refused_origin_is_502(make_edge: Any) -> None:
     edge.node.engine.origin._key = ("http", "127.0.0.1", port)  # type: ignore[attr-defined]
     resp = await edge.get("/anything")
     assert resp.status == 502
-    assert "connect" in (await resp.text()).lower()
+    assert (await resp.text()).startswith("502 Bad Gateway\n")  # no word about the backend
     assert "Cache-Status" in resp.headers
 
 
