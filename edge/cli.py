@@ -134,20 +134,25 @@ def build_serve_config(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edge.runtime.reload import ConfigSource
+
     try:
         if os.environ.get("EDGE_WORKER") and args.config:
             # a worker: its supervisor wrote the config already resolved (no ${...} again)
             with open(args.config, encoding="utf-8") as f:
                 cfg = config_from_dict(json.load(f))
+            source = ConfigSource(args.config, resolved=True)
         else:
             cfg = build_serve_config(args)
+            flags = ("listen", "origin", "admin_listen", "cache_dir", "name", "workers")
+            source = ConfigSource(args.config, {k: getattr(args, k) for k in flags})
     except ConfigError as e:
         print(f"edge: config error: {e.message}", file=sys.stderr)
         return 2
     # Imported lazily (check-config and purge need no aiohttp app) and by name, so this module
     # type-checks whether or not edge/server.py exists yet.
-    run: Callable[[Config], int] = importlib.import_module("edge.runtime.server").run
-    return run(cfg)
+    run: Callable[[Config, ConfigSource], int] = importlib.import_module("edge.runtime.server").run
+    return run(cfg, source)
 
 
 def _check_config(path: str) -> int:

@@ -11,9 +11,10 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
@@ -33,6 +34,7 @@ from edge.origin.client import OriginClient, Upstream
 from edge.origin.pool import ConnectionPool
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
+from edge.runtime.reload import ReloadResult
 from edge.runtime.stats import Stats
 from edge.runtime.warm import Warmer
 from edge.runtime.worker_routing import WorkerRoute
@@ -59,6 +61,9 @@ class Node:
     coordinator: Coordinator
     warmer: Warmer  # cache-warming jobs (admin POST /warm), cancelled on shutdown
     parents: ParentSet | None = None
+    link: WorkerLink | None = None  # with workers: the other workers' private admin sockets
+    # set by ``serve``: re-read the config and apply what can change live (edge.runtime.reload)
+    reload: Callable[..., Coroutine[Any, Any, ReloadResult]] | None = None
 
 
 def policy_options(cfg: Config) -> PolicyOptions:
@@ -308,6 +313,7 @@ async def _assemble(
         coordinator=coordinator,
         warmer=warmer,
         parents=parents,
+        link=link,
     )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -20,11 +22,19 @@ from edge.config import Config
 from edge.errors import ConfigError
 from edge.fronts.aio import ProxyFront
 from edge.fronts.h1_server import H1Front
+from edge.fronts.h1_settings import H1Settings
 from edge.fronts.purge import purge_target
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
+from edge.runtime.reload import (
+    SOURCE_ENV,
+    ConfigSource,
+    Reloader,
+    fan_out_reload,
+    write_config_file,
+)
 from edge.runtime.worker_relay import FillRelay
-from edge.runtime.workers import role_from_env, supervise
+from edge.runtime.workers import CONFIG_FILE, WorkerRole, role_from_env, supervise
 from edge.web.admin import make_admin_app
 from edge.web.auth import admin_token_is_generated, check_admin_exposure
 
@@ -75,6 +85,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
     clock: Clock,
+    source: ConfigSource | None = None,
 ) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,6 +98,8 @@ async def serve(
     role = role_from_env(cfg)
     async with open_node(cfg, clock=clock, role=role) as node:
         proxy = ProxyListener(node)
+        node.reload = _reloader(node, proxy, source, role).reload
+        _on_sighup(loop, node)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await admin.setup()
         relay = None
@@ -129,13 +142,62 @@ async def serve(
     log.info("stopped")
 
 
+def _reloader(
+    node: Node, proxy: ProxyListener, source: ConfigSource | None, role: WorkerRole | None
+) -> Reloader:
+    """The node's reload: the leader worker re-reads the file and has the others follow."""
+    publish = fan_out = None
+    if role is not None and role.leader and os.environ.get(SOURCE_ENV):
+        source = ConfigSource.from_env(os.environ[SOURCE_ENV])
+        shared = os.path.join(os.path.dirname(role.socket), CONFIG_FILE)
+        link = node.link
+        if link is not None:
+            publish = functools.partial(write_config_file, shared)
+            fan_out = functools.partial(fan_out_reload, link)
+
+    def apply(new: Config) -> None:
+        old, node.cfg = node.cfg, new
+        proxy.apply(new)
+        if new.logging != old.logging:
+            setup_logging(new.logging)
+
+    return Reloader(lambda: node.cfg, source, apply, publish=publish, fan_out=fan_out)
+
+
+def _on_sighup(loop: asyncio.AbstractEventLoop, node: Node) -> None:
+    """SIGHUP reloads (it used to end the process, its default action)."""
+    tasks: set[asyncio.Task[object]] = set()
+
+    def hup() -> None:
+        if node.reload is not None:
+            task: asyncio.Task[object] = loop.create_task(node.reload())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hup)
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+        pass
+
+
 class ProxyListener:
     """The proxy port on the configured front: ``http1`` (default) or ``aiohttp`` (fallback)."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self.h1: H1Front | None = None
+        self.aio: ProxyFront | None = None
         self.runner: web.ServerRunner | None = None
+
+    def apply(self, cfg: Config) -> None:
+        """A reloaded config's limits and timeouts, for the next request on every connection."""
+        if self.h1 is not None:
+            old = self.h1.settings
+            self.h1.settings = dataclasses.replace(
+                H1Settings.from_config(cfg), hot_path=old.hot_path, high_water=old.high_water
+            )
+        if self.aio is not None:
+            self.aio.max_body = cfg.proxy.max_request_body
 
     async def start(self, *, reuse_port: bool = False) -> None:
         cfg = self.node.cfg
@@ -144,7 +206,8 @@ class ProxyListener:
             self.h1 = H1Front(self.node)
             await self.h1.start(listen.host, listen.port, reuse_port=reuse_port)
             return
-        server = web.Server(make_proxy(self.node), **handler_kwargs(cfg))
+        self.aio = make_proxy(self.node)
+        server = web.Server(self.aio, **handler_kwargs(cfg))
         self.runner = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         await self.runner.setup()
         await web.TCPSite(self.runner, listen.host, listen.port, reuse_port=reuse_port).start()
@@ -167,7 +230,7 @@ async def _first_sync(node: Node, within: float = 10.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def run(cfg: Config) -> int:
+def run(cfg: Config, source: ConfigSource | None = None) -> int:
     setup_logging(cfg.logging)
     if cfg.workers > 1 and role_from_env(cfg) is None:
         try:
@@ -179,7 +242,7 @@ def run(cfg: Config) -> int:
         except ConfigError as exc:
             log.error("config error: %s", exc.message)
             return 2
-        return supervise(cfg, resolve_admin_token(cfg))
+        return supervise(cfg, resolve_admin_token(cfg), source)
     try:
         import uvloop
 
@@ -188,7 +251,7 @@ def run(cfg: Config) -> int:
         runner = asyncio.Runner()
     try:
         with runner:
-            runner.run(serve(cfg, clock=SystemClock()))
+            runner.run(serve(cfg, clock=SystemClock(), source=source))
     except ConfigError as exc:
         log.error("config error: %s", exc.message)
         return 2

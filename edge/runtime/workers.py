@@ -47,6 +47,7 @@ WORKER_DIR_ENV = "EDGE_WORKER_DIR"  # the supervisor's private (0700) directory 
 FANOUT_HEADER = "X-Edge-Worker-Fanout"  # on requests from the leader: apply here only
 VERSION_HEADER = "X-Edge-Worker-Version"  # with FANOUT_HEADER on /versions: adopt this version
 MAX_RESTARTS = 10  # per worker, per minute: beyond that the supervisor gives up
+CONFIG_FILE = "config.json"  # in the private directory: the config every worker runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,13 +193,19 @@ def _to_dict(value: Any) -> Any:
     return value
 
 
-def supervise(cfg: Config, token: str) -> int:
-    """Run ``cfg.workers`` worker processes until SIGTERM/SIGINT; restart any that die."""
+def supervise(cfg: Config, token: str, source: Any = None) -> int:
+    """Run ``cfg.workers`` worker processes until SIGTERM/SIGINT; restart any that die.
+
+    SIGHUP goes to the leader, which reloads every worker (edge.runtime.reload);
+    ``source`` (a ``ConfigSource``) is how it reads the config again.
+    """
     private = tempfile.mkdtemp(prefix="edge-workers-")  # 0700: sockets and config, ours alone
-    cfg_path = os.path.join(private, "config.json")
+    cfg_path = os.path.join(private, CONFIG_FILE)
     with open(cfg_path, "w", encoding="utf-8") as f:
         f.write(config_as_json(cfg))
     env = {**os.environ, "EDGE_ADMIN_TOKEN": token, WORKER_DIR_ENV: private}
+    if source is not None:
+        env["EDGE_CONFIG_SOURCE"] = source.to_env()
     stopping = False
     procs: list[subprocess.Popen[bytes] | None] = [None] * cfg.workers
 
@@ -215,9 +222,15 @@ def supervise(cfg: Config, token: str) -> int:
             cmd, env={**env, WORKER_ENV: f"{i}/{cfg.workers}"}, preexec_fn=_die_with_parent
         )
 
+    def reload(signum: int, _frame: object) -> None:
+        leader = procs[0]
+        if leader is not None and leader.poll() is None:
+            leader.send_signal(signal.SIGHUP)
+
     # handlers first: a signal while the workers start must reach the ones already started
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     restarts: list[list[float]] = [[] for _ in procs]
     status = 0
     try:

@@ -31,6 +31,8 @@ from edge.store.base import StatValue, tier_figure
 from edge.web.admin_io import decode_body as _decode
 from edge.web.admin_io import error_answer as _error
 from edge.web.admin_io import json_answer as _json
+from edge.web.admin_reload import NODE_KEY as RELOAD_NODE
+from edge.web.admin_reload import RELOAD_OPERATIONS
 from edge.web.admin_schema import (
     MAX_BODY,
     MAX_LIMIT,
@@ -280,6 +282,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400,),
     ),
     *WARM_OPERATIONS,
+    *RELOAD_OPERATIONS,
     Operation("GET", "/metrics", metrics, "Prometheus text exposition", answer_type="text/plain"),
     Operation("GET", "/healthz", healthz, "200 while serving", answer=Health, auth=False),
     Operation("GET", "/openapi.json", openapi, "This document"),
@@ -342,6 +345,7 @@ def make_admin_app(
     app[NODE] = node
     app[ADMIN] = Admin(node, invalidator, versions, registry)
     app[WARMER] = node.warmer
+    app[RELOAD_NODE] = node
     app[DOCUMENT] = build_document(OPERATIONS, ErrorAnswer, _package_version())
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)
