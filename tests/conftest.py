@@ -110,6 +110,18 @@ class Edge:
         await self.node.engine.fills.drain()
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly when the browser tests did not run (no Chromium on this machine)."""
+    skipped = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if "browser test skipped" in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped:
+        reason = str(skipped[0].longrepr[-1]).removeprefix("Skipped: ")
+        terminalreporter.write_line(f"{len(skipped)} {reason}", yellow=True, bold=True)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
