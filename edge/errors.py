@@ -10,7 +10,8 @@ with it.
     │   └── BadPurge                 (400)  a purge input that is not a path or a URL
     ├── OnlyIfCachedMiss             (504, only-if-cached)  nothing usable stored
     ├── UpstreamError                (502, origin-error)  no whole response from the origin
-    │   ├── UpstreamConnectError     (502, origin-connect-error)  refused, reset, DNS, TLS
+    │   ├── UpstreamConnectError     (502, origin-connect-error)  refused, reset, DNS
+    │   │   └── UpstreamTLSError     (502, origin-tls-error)  the TLS handshake failed
     │   ├── UpstreamTimeout          (504, origin-timeout)  connect, first byte or idle read
     │   └── UpstreamBodyError        (502, origin-body-error)  broke off, or wrong length
     │       └── SpoolUnavailable     no spool file for a body larger than memory allows
@@ -79,6 +80,12 @@ class UpstreamError(EdgeError):
 class UpstreamConnectError(UpstreamError):
     status = 502
     detail = "origin-connect-error"
+
+
+class UpstreamTLSError(UpstreamConnectError):
+    """The TLS handshake with an https origin or parent failed (a certificate refused)."""
+
+    detail = "origin-tls-error"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -106,7 +106,16 @@ class _Fields:
 class HotPath:
     """Answers plain GETs that are fresh memory hits (``answer``), else None."""
 
-    __slots__ = ("engine", "store", "forwarding", "clock", "name", "max_templates", "_templates")
+    __slots__ = (
+        "engine",
+        "store",
+        "forwarding",
+        "clock",
+        "name",
+        "scheme",
+        "max_templates",
+        "_templates",
+    )
 
     def __init__(
         self,
@@ -116,9 +125,11 @@ class HotPath:
         clock: Clock,
         *,
         name: str,
+        scheme: str = "http",
         max_templates: int = 4096,
     ) -> None:
         self.engine = engine
+        self.scheme = scheme  # of the port it answers on: part of the cache key
         self.store = store
         self.forwarding = forwarding
         self.clock = clock
@@ -143,7 +154,7 @@ class HotPath:
         ready = engine.cache_ready
         if ready is not None and not ready():
             return None
-        entries = self.store.lookup_sync(engine.key_for("http", host, target))
+        entries = self.store.lookup_sync(engine.key_for(self.scheme, host, target))
         if not entries:
             return None
         entry = _select(entries, headers)

@@ -25,10 +25,49 @@ __all__ = [
     "MemoryTierConfig",
     "NatsConfig",
     "OriginConfig",
+    "OriginTlsConfig",
     "ParentConfig",
     "ProxyConfig",
+    "SniCertConfig",
     "TimeoutsConfig",
+    "TlsConfig",
 ]
+
+#: TLS 1.2 suites with forward secrecy and AEAD only, none on RFC 9113 Appendix A's list
+#: (Mozilla's "intermediate"); TLS 1.3's suites are OpenSSL's own, all of them modern
+MODERN_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SniCertConfig:
+    """One more certificate chain, served to clients asking for one of ``names`` (SNI)."""
+
+    names: tuple[str, ...] = ()  # host names; "*.example.com" matches one label
+    cert: str = ""  # PEM chain, leaf first
+    key: str = ""  # PEM private key
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS termination on a listening port (``proxy.tls``, ``admin.tls``)."""
+
+    cert: str = ""  # PEM chain of the default certificate, leaf first
+    key: str = ""  # its PEM private key
+    sni: tuple[SniCertConfig, ...] = ()  # certificates chosen by the client's server name
+    min_version: str = "1.2"  # "1.2" | "1.3"
+    ciphers: str = MODERN_CIPHERS  # OpenSSL cipher list for TLS 1.2
+
+
+@dataclass(frozen=True, slots=True)
+class OriginTlsConfig:
+    """How edge checks https:// origins and parents."""
+
+    verify: bool = True  # false: any certificate is accepted (a warning is logged at start)
+    ca_file: str | None = None  # PEM bundle trusted instead of the system's store
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +80,14 @@ class OriginConfig:
     max_connections: int = 256
     max_connections_per_host: int = 0  # 0: no per-host limit
     keepalive_timeout: float = field(default=30.0, metadata=DURATION)
+    tls: OriginTlsConfig = field(default_factory=OriginTlsConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
     listen: HostPort = HostPort("127.0.0.1", 8090)
     token: str | None = None
+    tls: TlsConfig | None = None  # None: plain HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +121,7 @@ class ProxyConfig:
     shutdown_grace: float = field(default=10.0, metadata=DURATION)
     purge_method: bool = False  # PURGE <path> on the proxy port (needs the admin token)
     via: bool = True
+    tls: TlsConfig | None = None  # None: plain HTTP (and h2c by prior knowledge)
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,6 +282,7 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
             shown = f"<{len(str(value))} characters, not shown>" if rule.secret else value
             raise ConfigError(rename.get(rule.path, rule.path), shown, rule.expected)
     _check_cluster(cfg)
+    _check_tls(cfg)
     memory = cfg.cache.memory
     if memory.max_object_bytes > memory.max_bytes:
         raise ConfigError(
@@ -292,6 +293,48 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
 
 
 _SUBJECT_RE = re.compile(r"[A-Za-z0-9_-]+")
+_SERVER_NAME_RE = re.compile(r"(\*\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+")
+
+
+def _readable_file(path: str) -> bool:
+    return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+def _check_tls(cfg: Config) -> None:
+    """Listening TLS: files that exist and can be read, names SNI can carry, a known version.
+
+    Whether a file holds a usable certificate or key is checked when the port's
+    contexts are built (``edge.fronts.tls``), with the same key paths in the error.
+    """
+    for where, tls in (("proxy.tls", cfg.proxy.tls), ("admin.tls", cfg.admin.tls)):
+        if tls is None:
+            continue
+        for key in ("cert", "key"):
+            value = getattr(tls, key)
+            if not _readable_file(value):
+                raise ConfigError(f"{where}.{key}", value, "the path of a readable PEM file")
+        if tls.min_version not in ("1.2", "1.3"):
+            raise ConfigError(f"{where}.min_version", tls.min_version, "one of: 1.2, 1.3")
+        if not tls.ciphers.strip():
+            raise ConfigError(f"{where}.ciphers", tls.ciphers, "an OpenSSL cipher list")
+        seen: set[str] = set()
+        for i, extra in enumerate(tls.sni):
+            at = f"{where}.sni[{i}]"
+            if not extra.names:
+                raise ConfigError(f"{at}.names", [], "at least one host name")
+            for j, name in enumerate(extra.names):
+                if not _SERVER_NAME_RE.fullmatch(name) or name.lower() in seen:
+                    raise ConfigError(
+                        f"{at}.names[{j}]", name, "a distinct host name (or *.domain)"
+                    )
+                seen.add(name.lower())
+            for key in ("cert", "key"):
+                value = getattr(extra, key)
+                if not _readable_file(value):
+                    raise ConfigError(f"{at}.{key}", value, "the path of a readable PEM file")
+    ca_file = cfg.origin.tls.ca_file
+    if ca_file is not None and not _readable_file(ca_file):
+        raise ConfigError("origin.tls.ca_file", ca_file, "null or the path of a readable PEM file")
 
 
 def _check_cluster(cfg: Config) -> None:

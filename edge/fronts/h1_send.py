@@ -190,12 +190,16 @@ async def _send_file(
 async def _sendfile_on_socket(conn: Wire, transport: asyncio.Transport, body: FileBody) -> int:
     """``os.sendfile`` on the socket while the transport has nothing buffered.
 
+    Never on a TLS connection: the socket carries encrypted records, so the file
+    goes through the transport in pread chunks instead.
+
     The transport's limits go to zero meanwhile, so ``pause_writing`` fires as
     soon as anything is buffered and ``resume_writing`` only once all of it is
     sent: then the socket is ours again and bytes stay in order.
     """
     sock = transport.get_extra_info("socket")
-    out_fd = sock.fileno() if sock is not None else -1
+    tls = transport.get_extra_info("ssl_object") is not None  # the socket carries records
+    out_fd = sock.fileno() if sock is not None and not tls else -1
     in_fd = body.file.fileno()
     pos, end = body.offset, body.offset + body.length
     transport.set_write_buffer_limits(high=0, low=0)

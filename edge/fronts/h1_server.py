@@ -30,6 +30,7 @@ from edge.fronts.http1 import Connection
 from edge.fronts.interim import for_version
 from edge.fronts.plain import PlainAnswer, error_answer, internal_answer, log_failure
 from edge.fronts.purge import purge_target
+from edge.fronts.tls import ServerTls
 from edge.models import BytesBody, ProxyResponse, StreamBody
 from edge.runtime.node import Node
 
@@ -51,9 +52,12 @@ class H1Front:
         settings: H1Settings | None = None,
         *,
         timers: Timers | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         cfg = node.cfg
         self.node = node
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"  # X-Forwarded-Proto, the cache key
         self.engine = node.engine
         self.settings = settings or H1Settings.from_config(cfg)
         self._timers = timers
@@ -65,7 +69,9 @@ class H1Front:
                 strip_tags=cfg.cache.strip_tag_headers,
                 targeted_field=cfg.cache.targeted_field,
             )
-            self.hot = HotPath(node.engine, node.store, forwarding, node.clock, name=cfg.name)
+            self.hot = HotPath(
+                node.engine, node.store, forwarding, node.clock, name=cfg.name, scheme=self.scheme
+            )
         self.access = AccessLog()
         self.dates = DateCache()
         self.connections: set[Connection] = set()
@@ -84,8 +90,15 @@ class H1Front:
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.timers  # noqa: B018 - bound to this loop before the first connection
+        tls = self.tls
         self._server = await loop.create_server(
-            lambda: Connection(self), host, port, reuse_port=reuse_port or None, backlog=1024
+            lambda: Connection(self),
+            host,
+            port,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+            ssl=tls.context if tls is not None else None,
+            ssl_handshake_timeout=self.settings.head_timeout if tls is not None else None,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
 
@@ -172,13 +185,13 @@ class H1Front:
         try:
             if req.method == "PURGE" and self.settings.purge:
                 done = await purge_target(
-                    self.node, "http", req.host, req.target, req.header_view()
+                    self.node, self.scheme, req.host, req.target, req.header_view()
                 )
                 headers = CIMultiDict(done.headers)
                 headers["Content-Type"] = "application/json"
                 return ProxyResponse(done.status, headers, BytesBody(done.body))
             # the origin's 1xx go to the client before the final head (edge.fronts.interim)
-            preq = req.proxy_request("http", conn.peer)
+            preq = req.proxy_request(self.scheme, conn.peer)
             interim = for_version(preq.http_version, conn.write)
             try:
                 return await self.engine.handle(preq, req.body, interim)

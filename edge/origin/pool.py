@@ -12,22 +12,25 @@ than sent a request whose answer those bytes would be taken for (RFC 9112 §6.3,
 
 When the limits are reached, a request waits (FIFO) for a connection to come back or a slot
 to free up, within its first-byte deadline; an idle connection to another host is closed to
-make room. TLS (``https://`` origins) is asyncio's, with the default context: certificates
-and host names verified.
+make room. TLS (``https://`` origins) is asyncio's, with the context of ``origin.tls``
+(:mod:`edge.origin.tls`): certificates and host names verified unless told otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import select
 import ssl
 from collections import deque
 from dataclasses import dataclass
 
 from edge.config import OriginConfig
-from edge.errors import UpstreamConnectError, UpstreamTimeout
+from edge.errors import UpstreamConnectError, UpstreamTimeout, UpstreamTLSError
 from edge.origin.connection import OriginConnection
+
+log = logging.getLogger("edge.origin")
 
 Key = tuple[str, str, int]  # scheme, host, port
 
@@ -141,8 +144,11 @@ class ConnectionPool:
             ) from None
         except OSError as exc:  # refused, reset, DNS, TLS (ssl.SSLError is an OSError)
             self._forget(conn)
-            what = "TLS handshake with" if isinstance(exc, ssl.SSLError) else "cannot connect to"
-            raise UpstreamConnectError(f"{what} origin {host}:{port}: {exc}") from exc
+            if isinstance(exc, ssl.SSLError):  # the certificate, its name, or the protocol
+                # the reason names the origin's certificate: the log has it, the client not
+                log.warning("TLS handshake with origin %s:%d refused: %s", host, port, exc)
+                raise UpstreamTLSError("the origin's TLS handshake failed") from exc
+            raise UpstreamConnectError(f"cannot connect to origin {host}:{port}: {exc}") from exc
         except BaseException:
             self._forget(conn)
             conn.close()

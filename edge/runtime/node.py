@@ -32,6 +32,7 @@ from edge.invalidation.purge import Invalidator
 from edge.invalidation.versions import VersionTable
 from edge.origin.client import OriginClient, Upstream
 from edge.origin.pool import ConnectionPool
+from edge.origin.tls import origin_context
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
 from edge.runtime.reload import ReloadResult
@@ -247,7 +248,7 @@ async def _assemble(
     versions = await _open_versions(cfg, indexed)
     if role is not None and not role.leader:
         versions.path = None  # the leader writes versions.json; the others only follow it
-    pool = ConnectionPool(cfg.origin)
+    pool = ConnectionPool(cfg.origin, tls=origin_context(cfg.origin.tls))
     stack.push_async_callback(pool.close)
     upstream, parents = _upstream(cfg, pool, clock, stack)
     if parents is not None:

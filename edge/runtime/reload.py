@@ -52,6 +52,14 @@ LIVE: tuple[str, ...] = (
     "proxy.shutdown_grace",
     "proxy.purge_method",
     "logging.",
+    # the certificate files (re-read on every reload; edge.fronts.tls): the protocol
+    # version and cipher list are fixed when a handshake starts, so they need a restart
+    "proxy.tls.cert",
+    "proxy.tls.key",
+    "proxy.tls.sni",
+    "admin.tls.cert",
+    "admin.tls.key",
+    "admin.tls.sni",
 )
 
 

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -24,12 +25,14 @@ from edge.fronts.aio import ProxyFront
 from edge.fronts.h1_server import H1Front
 from edge.fronts.h1_settings import H1Settings
 from edge.fronts.purge import purge_target
+from edge.fronts.tls import ServerTls
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
 from edge.runtime.reload import (
     SOURCE_ENV,
     ConfigSource,
     Reloader,
+    ReloadResult,
     fan_out_reload,
     write_config_file,
 )
@@ -79,6 +82,19 @@ def make_admin(node: Node) -> web.Application:
     return make_admin_app(node, node.invalidator, node.versions, node.registry)
 
 
+#: ALPN on the proxy port (RFC 7301), in the server's order of preference
+PROXY_ALPN = ("http/1.1",)
+
+def listening_tls(cfg: Config) -> tuple[ServerTls | None, ServerTls | None]:
+    """The proxy port's and the admin port's TLS, or None; ConfigError names a bad key."""
+    proxy = cfg.proxy.tls
+    admin = cfg.admin.tls
+    return (
+        ServerTls(proxy, "proxy.tls", alpn=PROXY_ALPN) if proxy is not None else None,
+        ServerTls(admin, "admin.tls", alpn=("http/1.1",)) if admin is not None else None,
+    )
+
+
 async def serve(
     cfg: Config,
     *,
@@ -96,9 +112,12 @@ async def serve(
             pass
     check_admin_exposure(cfg, admin_token_is_generated(cfg, os.environ))
     role = role_from_env(cfg)
+    proxy_tls, admin_tls = listening_tls(cfg)  # before anything opens: a bad file stops here
     async with open_node(cfg, clock=clock, role=role) as node:
-        proxy = ProxyListener(node)
-        node.reload = _reloader(node, proxy, source, role).reload
+        proxy = ProxyListener(node, proxy_tls)
+        node.reload = _with_certificates(
+            _reloader(node, proxy, source, role).reload, node, proxy_tls, admin_tls
+        )
         _on_sighup(loop, node)
         admin = web.AppRunner(make_admin(node), access_log=None, handle_signals=False)
         await admin.setup()
@@ -116,16 +135,21 @@ async def serve(
                 if not role.leader:  # the leader's versions before serving anything
                     await _first_sync(node)
             if role is None or role.leader:
-                await web.TCPSite(admin, admin_at.host, admin_at.port).start()
+                admin_ssl = admin_tls.context if admin_tls is not None else None
+                await web.TCPSite(
+                    admin, admin_at.host, admin_at.port, ssl_context=admin_ssl
+                ).start()
             shared = role is not None  # workers share the port; the kernel spreads connections
             await proxy.start(reuse_port=shared)
             log.info(
-                "edge %s%s serving on http://%s (%s front), origin %s, admin on http://%s",
+                "edge %s%s serving on %s://%s (%s front), origin %s, admin on %s://%s",
                 cfg.name,
                 f" worker {role.index}/{role.count}" if role is not None else "",
+                "https" if proxy_tls is not None else "http",
                 listen,
                 cfg.proxy.front,
                 cfg.origin.url,
+                "https" if admin_tls is not None else "http",
                 admin_at,
             )
             if started is not None:
@@ -164,6 +188,30 @@ def _reloader(
     return Reloader(lambda: node.cfg, source, apply, publish=publish, fan_out=fan_out)
 
 
+def _with_certificates(
+    reload: Callable[..., Coroutine[Any, Any, ReloadResult]],
+    node: Node,
+    proxy_tls: ServerTls | None,
+    admin_tls: ServerTls | None,
+) -> Callable[..., Coroutine[Any, Any, ReloadResult]]:
+    """The node's reload, then the TLS certificates re-read from the files it now names.
+
+    Certificates are re-read on every reload, changed paths or not (a renewal
+    rewrites the same files), and whether or not the config itself was valid.
+    """
+
+    async def reload_all(**kw: Any) -> ReloadResult:
+        result = await reload(**kw)
+        cfg = node.cfg
+        if proxy_tls is not None and cfg.proxy.tls is not None:
+            proxy_tls.reload_certificates(cfg.proxy.tls)
+        if admin_tls is not None and cfg.admin.tls is not None:
+            admin_tls.reload_certificates(cfg.admin.tls)
+        return result
+
+    return reload_all
+
+
 def _on_sighup(loop: asyncio.AbstractEventLoop, node: Node) -> None:
     """SIGHUP reloads (it used to end the process, its default action)."""
     tasks: set[asyncio.Task[object]] = set()
@@ -183,8 +231,9 @@ def _on_sighup(loop: asyncio.AbstractEventLoop, node: Node) -> None:
 class ProxyListener:
     """The proxy port on the configured front: ``http1`` (default) or ``aiohttp`` (fallback)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, tls: ServerTls | None = None) -> None:
         self.node = node
+        self.tls = tls
         self.h1: H1Front | None = None
         self.aio: ProxyFront | None = None
         self.runner: web.ServerRunner | None = None
@@ -199,18 +248,25 @@ class ProxyListener:
         if self.aio is not None:
             self.aio.max_body = cfg.proxy.max_request_body
 
+    def reload_certificates(self) -> list[str]:
+        """Re-read the port's certificates; what was refused (nothing without TLS)."""
+        return self.tls.reload_certificates() if self.tls is not None else []
+
     async def start(self, *, reuse_port: bool = False) -> None:
         cfg = self.node.cfg
         listen = cfg.proxy.listen
         if cfg.proxy.front == "http1":
-            self.h1 = H1Front(self.node)
+            self.h1 = H1Front(self.node, tls=self.tls)
             await self.h1.start(listen.host, listen.port, reuse_port=reuse_port)
             return
         self.aio = make_proxy(self.node)
         server = web.Server(self.aio, **handler_kwargs(cfg))
         self.runner = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         await self.runner.setup()
-        await web.TCPSite(self.runner, listen.host, listen.port, reuse_port=reuse_port).start()
+        ssl_context = self.tls.context if self.tls is not None else None
+        await web.TCPSite(
+            self.runner, listen.host, listen.port, reuse_port=reuse_port, ssl_context=ssl_context
+        ).start()
 
     async def stop(self) -> None:
         if self.h1 is not None:
