@@ -85,6 +85,7 @@ def make_admin(node: Node) -> web.Application:
 #: ALPN on the proxy port (RFC 7301), in the server's order of preference
 PROXY_ALPN = ("http/1.1",)
 
+
 def listening_tls(cfg: Config) -> tuple[ServerTls | None, ServerTls | None]:
     """The proxy port's and the admin port's TLS, or None; ConfigError names a bad key."""
     proxy = cfg.proxy.tls
