@@ -88,6 +88,9 @@ class AdminConfig:
     listen: HostPort = HostPort("127.0.0.1", 8090)
     token: str | None = None
     tls: TlsConfig | None = None  # None: plain HTTP
+    # with no token set: read it from this file, or generate one into it (nodes sharing the
+    # file share the token; compose.yaml's nodes do)
+    token_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

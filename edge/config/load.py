@@ -206,8 +206,28 @@ def _http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
 
 
+MIN_TOKEN_LENGTH = 16
+#: Words that mark a token as the example's placeholder, not a secret someone chose.
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "your-token", "example")
+TOKEN_EXPECTED = (
+    f"null, or a secret of at least {MIN_TOKEN_LENGTH} characters without spaces "
+    "(not a placeholder such as change-me-...)"
+)
+
+
+def token_problem(token: str) -> bool:
+    """Whether an admin token is too short, not plain text, or an example's placeholder."""
+    lower = token.lower()
+    return (
+        len(token) < MIN_TOKEN_LENGTH
+        or not token.isprintable()
+        or " " in token
+        or any(word in lower for word in _PLACEHOLDERS)
+    )
+
+
 def _admin_token(token: str | None) -> bool:
-    return token is None or (len(token) >= 16 and token.isprintable() and " " not in token)
+    return token is None or not token_problem(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +250,8 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("origin.keepalive_timeout", lambda v: v > 0, "a duration > 0"),
     _Rule("origin.max_connections", lambda v: v >= 0, "an integer >= 0 (0: no limit)"),
     _Rule("origin.max_connections_per_host", lambda v: v >= 0, "an integer >= 0 (0: no limit)"),
-    _Rule("admin.token", _admin_token, "null, or at least 16 characters, no spaces", secret=True),
+    _Rule("admin.token", _admin_token, TOKEN_EXPECTED, secret=True),
+    _Rule("admin.token_file", lambda v: v is None or bool(v.strip()), "null or a file path"),
     _Rule("proxy.max_request_body", lambda v: v > 0, "a size > 0"),
     _Rule("proxy.max_header_size", lambda v: v > 0, "a size > 0"),
     _Rule("proxy.front", lambda v: v in ("http1", "aiohttp"), "one of: http1, aiohttp"),

@@ -28,6 +28,7 @@ from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
 from edge.runtime.node import Node, open_node, resolve_admin_token
+from edge.runtime.notify import sd_notify
 from edge.runtime.reload import (
     SOURCE_ENV,
     ConfigSource,
@@ -155,7 +156,11 @@ async def serve(
             )
             if started is not None:
                 started.set()
+            if role is None or role.leader:  # systemd (Type=notify): the ports are open
+                sd_notify(f"READY=1\nSTATUS=serving on {listen}")
             await stop.wait()
+            if role is None or role.leader:
+                sd_notify("STOPPING=1")
             log.info(
                 "shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace
             )
@@ -296,10 +301,11 @@ def run(cfg: Config, source: ConfigSource | None = None) -> int:
                 raise ConfigError(
                     "proxy.listen", str(cfg.proxy.listen), "a fixed port with workers > 1"
                 )
+            token = resolve_admin_token(cfg)
         except ConfigError as exc:
             log.error("config error: %s", exc.message)
             return 2
-        return supervise(cfg, resolve_admin_token(cfg), source)
+        return supervise(cfg, token, source)
     try:
         import uvloop
 

@@ -35,8 +35,12 @@ def token_ok(presented: str | None, token: str) -> bool:
 
 
 def admin_token_is_generated(cfg: Config, env: Mapping[str, str]) -> bool:
-    """Whether ``resolve_admin_token`` falls back to the generated token file."""
-    return not cfg.admin.token and not env.get("EDGE_ADMIN_TOKEN")
+    """Whether ``resolve_admin_token`` falls back to the token generated in the cache dir.
+
+    A token in ``admin.token_file`` is one the operator placed (or had generated) where
+    they chose, and reads from there: it may guard an exposed admin API.
+    """
+    return not cfg.admin.token and not env.get("EDGE_ADMIN_TOKEN") and not cfg.admin.token_file
 
 
 def _is_loopback(host: str) -> bool:

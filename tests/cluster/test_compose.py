@@ -8,6 +8,7 @@ binary is on PATH.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -109,9 +110,12 @@ def test_node_config_agrees_with_its_service(name: str) -> None:
     # The cache dir is a named volume of its own, declared at the top level.
     cache = [v for v in service["volumes"] if v.split(":")[1] == cfg["cache"]["dir"]]
     assert len(cache) == 1 and cache[0].split(":")[0] in data["volumes"]
-    # The env file holds the admin token; its example is committed.
-    for env in service["env_file"]:
-        assert (ROOT / f"{env}.example").is_file() or (ROOT / env).is_file()
+    # No set-up step: no env file; the token is optional (EDGE_ADMIN_TOKEN, empty by default)
+    # and otherwise shared through one file on a volume every node mounts.
+    assert "env_file" not in service
+    assert service["environment"] == {"EDGE_ADMIN_TOKEN": "${EDGE_ADMIN_TOKEN:-}"}
+    token_dir = PurePosixPath(cfg["admin"]["token_file"]).parent
+    assert f"edge-token:{token_dir}" in service["volumes"] and "edge-token" in data["volumes"]
     assert "image" in service and service.get("build") == "."
 
 
@@ -161,21 +165,21 @@ def test_dockerfile_installs_the_scripts_and_drops_root() -> None:
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     assert "pip install ." in text and re.search(r"^USER edge$", text, re.M)
     ignore = (ROOT / ".dockerignore").read_text().split()
-    assert {"!edge/", "!origin_stub/", "!pyproject.toml"} <= set(ignore)
+    assert {"!edge/", "!origin_stub/", "!pyproject.toml", "!config/docker/"} <= set(ignore)
 
 
 def test_docker_compose_config_validates(tmp_path: Path) -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed")
-    # A copy with the env file made from its example (the real one is not committed).
+    # A copy of what a fresh clone has (nothing made by hand, no EDGE_ADMIN_TOKEN set).
     shutil.copy(COMPOSE, tmp_path / "compose.yaml")
     shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    env = tmp_path / "config/cluster/cluster.env"
-    shutil.copy(env.with_name("cluster.env.example"), env)
+    env = {k: v for k, v in os.environ.items() if k != "EDGE_ADMIN_TOKEN"}
     result = subprocess.run(
         [binary, "-f", str(tmp_path / "compose.yaml"), "config", "-q"],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
