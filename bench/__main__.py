@@ -3,8 +3,9 @@
 ``python -m bench`` runs bench/suite.py (``BENCH_QUICK=1`` for a smoke run). The others:
 ``python -m bench offload`` (origin offload with and without a shield), ``trace_sim`` (cache
 policies on Zipf traces), ``eviction`` (the eviction study: every policy against Belady,
-bench/eviction_study.py) and ``purge`` (purge by prefix among many entries); arguments after
-the name go to that bench.
+bench/eviction_study.py), ``purge`` (purge by prefix among many entries) and ``compression``
+(bytes and CPU per MiB per codec and level, bench/compression.py); arguments after the name
+go to that bench.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ OTHERS = {
     "eviction": "bench.eviction_study",
     "purge": "bench.purge_bench",
     "purge_bench": "bench.purge_bench",
+    "compression": "bench.compression",
 }
 
 

@@ -81,6 +81,14 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     # raw value of this node's RFC 9213 targeted field (not kept in headers),
     # so that a 304 without it recomputes the same lifetime (edge.policy)
     targeted: str | None = None
+    # edge compression (edge.policy.coding): the codings offered when the edge negotiated
+    # this response's Accept-Encoding (empty: it did not; then Vary works as the origin
+    # said), the coding of this body ("" identity), and for a coded body the origin's
+    # ETag (revalidation asks with it) and the identity size (bytes saved, /metrics)
+    codings: tuple[str, ...] = ()
+    coding: str = ""
+    source_etag: str | None = None
+    source_size: int = 0
 
 
 class BodySource:

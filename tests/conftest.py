@@ -28,6 +28,10 @@ START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-M
 
 FRONTS = ("http1", "aiohttp")
 
+#: Test clients send no Accept-Encoding unless a test does (aiohttp's default would ask
+#: for gzip and br, and edge compression would answer coded bytes): identity clients.
+IDENTITY_CLIENT = ("Accept-Encoding",)
+
 
 class FrontClient:
     """A client for the http1 front with the surface tests use of aiohttp's ``TestClient``."""
@@ -38,7 +42,9 @@ class FrontClient:
         self.host = "127.0.0.1"
         self._root = URL(f"http://127.0.0.1:{self.port}")
         self.session = aiohttp.ClientSession(
-            auto_decompress=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            auto_decompress=False,
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            skip_auto_headers=IDENTITY_CLIENT,
         )
 
     def make_url(self, path: str) -> URL:
@@ -79,7 +85,7 @@ async def start_front(
         return FrontClient(h1)
     # the production handler settings (aiohttp's TestServer(...) would drop them)
     server = await aiohttp_raw_server(make_proxy(node), **handler_kwargs(cfg))
-    return await aiohttp_client(server, auto_decompress=False)
+    return await aiohttp_client(server, auto_decompress=False, skip_auto_headers=IDENTITY_CLIENT)
 
 
 @dataclass

@@ -269,12 +269,19 @@ class Delivery:
 def _range_of(
     facts: RequestFacts, entry: Entry, size: int, headers: CIMultiDict[str]
 ) -> RangeDecision:
-    """The client's Range (and If-Range) against a full response of ``size`` bytes."""
+    """The client's Range (and If-Range) against a full response of ``size`` bytes.
+
+    Ranges of a body the edge coded count in its coded bytes (RFC 9110 §14.1.1: the
+    selected representation). Its ETag is weak, so an If-Range never matches it, nor
+    does a date: the edge's bytes are not the origin's, and a coded variant made
+    again (another level, another codec version) may differ byte for byte; such a
+    request gets the whole coded body.
+    """
     return evaluate_range(
         facts.range,
         facts.if_range,
         size=size,
         etag=entry.etag,
-        last_modified=entry.last_modified,
+        last_modified=None if entry.coding else entry.last_modified,
         date=headers.get("Date"),
     )

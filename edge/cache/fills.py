@@ -22,12 +22,13 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 import msgspec
 from multidict import CIMultiDict
 
+from edge.cache.compress import Compression
 from edge.cache.forwarding import Forwarding
 from edge.cache.outcomes import (
     Fill,
@@ -51,7 +52,7 @@ from edge.policy.headers import AnyHeaders
 from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
-from edge.policy.vary import variant_key
+from edge.policy.vary import entry_variant
 from edge.runtime.stats import Stats
 from edge.store.base import Store
 
@@ -82,6 +83,7 @@ class Fills:
         mem_limit: int,
         hit_for_miss: float,
         max_background: int,
+        compression: Compression | None = None,
     ) -> None:
         self._origin = origin
         self._fwd = forwarding
@@ -93,6 +95,7 @@ class Fills:
         self._mem_limit = mem_limit
         self._hfm_ttl = hit_for_miss
         self._max_background = max_background
+        self._compression = compression  # None: bodies are stored as the origin sent them
         self._fills: dict[str, Fill] = {}
         self._hfm: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -142,7 +145,7 @@ class Fills:
         stored = stored_of(fill)
         if stored is None:
             return None
-        want = variant_key(stored.entry.vary, req_headers)
+        want = entry_variant(stored.entry, req_headers)
         if stored.entry.variant != want:
             fill = self._fills.get(f"{key}\x00{want}")
             stored = stored_of(fill) if fill is not None else None
@@ -382,17 +385,23 @@ class Fills:
             opts=self._opts,
             stored_at=response_time,
         )
+        headers = resp.headers
+        if self._compression is not None:  # the variant of the coding this client selects
+            coded = self._compression.negotiate(entry, headers, req.headers, resp.content_length)
+            if coded is not None:
+                entry, headers = coded
         # Without a disk tier, a chunked body that outgrows memory still needs a spool
         # file to reach its readers; it is then not stored (nothing would hold it).
         spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir or tempfile.gettempdir())
-        stored = Stored(entry, resp.status, resp.reason, resp.headers, spool, decision.detail)
+        stored = Stored(entry, resp.status, resp.reason, headers, spool, decision.detail)
         return _Body(stored, resp)
 
     async def _spool_body(self, stored: Stored, resp: OriginResponse) -> None:
         spool, entry = stored.spool, stored.entry
+        counted = [0, 0]  # a coded body: the identity bytes read, the coded bytes written
         try:  # the writer's hold is kept until the commit is done: readers may still join
             try:
-                async with contextlib.aclosing(resp.chunks()) as chunks:
+                async with contextlib.aclosing(self._body_of(resp, entry, counted)) as chunks:
                     async for chunk in chunks:
                         await spool.write(chunk)
                 await spool.finish()
@@ -404,8 +413,19 @@ class Fills:
                 spool.fail(UpstreamBodyError("fill cancelled"))
                 raise
             body = spool.take_body()
-            entry = msgspec.structs.replace(entry, body_size=body.size)
+            if entry.coding:
+                entry = msgspec.structs.replace(entry, body_size=body.size, source_size=counted[0])
+            else:
+                entry = msgspec.structs.replace(entry, body_size=body.size)
             if await self._store.put(entry, body):
                 self._stats.stored += 1
         finally:
             spool.release()
+
+    def _body_of(
+        self, resp: OriginResponse, entry: Entry, counted: list[int]
+    ) -> AsyncGenerator[bytes, None]:
+        """The origin's body as the entry stores it: coded here when its coding says so."""
+        if not entry.coding or self._compression is None:
+            return resp.chunks()
+        return self._compression.encode(resp.chunks(), entry.coding, counted)

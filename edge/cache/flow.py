@@ -60,7 +60,7 @@ from edge.policy.keys import normalize_url, primary_key, url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import analyze_request
 from edge.policy.tags import group_invalidations
-from edge.policy.vary import select_variant, variant_key
+from edge.policy.vary import entry_variant, select_variant
 from edge.request_id import HEADER as REQUEST_ID
 from edge.runtime.stats import Stats
 from edge.store.base import HitShortcut, Store
@@ -270,7 +270,7 @@ class RequestFlow:
         else:
             source = FromStore(entry, None, self.clock.now())
         if sends_body:
-            self.stats.bytes_from_cache += entry.body_size
+            self._count_sent(entry)
         return Deliver(ask, source, outcome)
 
     async def _open_body(self, step: OpenBody) -> Step:
@@ -280,8 +280,14 @@ class RequestFlow:
             await self.store.remove(ask.key, entry.variant)
             self.stats.misses += 1
             return Fetch(ask, step.decision, None)
-        self.stats.bytes_from_cache += entry.body_size
+        self._count_sent(entry)
         return Deliver(ask, FromStore(entry, body, self.clock.now()), step.outcome)
+
+    def _count_sent(self, entry: Entry) -> None:
+        stats = self.stats
+        stats.bytes_from_cache += entry.body_size
+        if entry.coding:  # edge compression: what the identity body would have been
+            stats.compression_saved_bytes += entry.source_size - entry.body_size
 
     async def _fetch(self, step: Fetch) -> Step:
         ask, decision, stale = step.ask, step.decision, step.stale
@@ -291,7 +297,7 @@ class RequestFlow:
         try:
             result = await outcome_of(fill, collapsed)
             if collapsed and isinstance(result, Stored | Freshened):
-                want = variant_key(result.entry.vary, ask.req.headers)
+                want = entry_variant(result.entry, ask.req.headers)
                 if result.entry.variant != want:
                     # the response varies and this request selects another variant: it
                     # needs its own fill (collapsing with others that want the same one)

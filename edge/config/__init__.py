@@ -17,6 +17,7 @@ __all__ = [
     "AdminConfig",
     "CacheConfig",
     "ClusterConfig",
+    "CompressionConfig",
     "Config",
     "DiskTierConfig",
     "HostPort",
@@ -140,6 +141,44 @@ class DiskTierConfig:
     max_bytes: int = field(default=4 << 30, metadata=SIZE)
 
 
+#: Media types edge compresses by default (``cache.compression.types``).
+COMPRESSIBLE_TYPES: tuple[str, ...] = (
+    "text/html",
+    "text/css",
+    "text/plain",
+    "text/javascript",
+    "text/xml",
+    "text/csv",
+    "text/markdown",
+    "application/javascript",
+    "application/json",
+    "application/ld+json",
+    "application/manifest+json",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/wasm",
+    "image/svg+xml",
+    "image/x-icon",
+    "font/ttf",
+    "font/otf",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompressionConfig:
+    """Edge compression of stored responses the origin sent unencoded (README)."""
+
+    enabled: bool = True
+    codings: tuple[str, ...] = ("zstd", "br", "gzip")  # offered, by preference on q-value ties
+    types: tuple[str, ...] = COMPRESSIBLE_TYPES  # "type/*" matches a whole top-level type
+    min_size: int = field(default=1024, metadata=SIZE)  # by Content-Length; chunked: always
+    zstd_level: int = 3  # 1-19
+    brotli_level: int = 4  # 0-11
+    gzip_level: int = 6  # 1-9
+
+
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
     dir: str = "./var/cache"
@@ -160,6 +199,7 @@ class CacheConfig:
     # responses with Set-Cookie: "shared-only" (stored only when addressed to shared caches)
     # or "rfc" (RFC 9111 §7.3: stored and served like any other field)
     store_set_cookie: str = "shared-only"
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,6 +279,10 @@ _RULES: tuple[_Rule, ...] = (
         lambda v: v in ("shared-only", "rfc"),
         "one of: shared-only, rfc",
     ),
+    _Rule("cache.compression.min_size", lambda v: v >= 0, "a size >= 0"),
+    _Rule("cache.compression.zstd_level", lambda v: 1 <= v <= 19, "an integer from 1 to 19"),
+    _Rule("cache.compression.brotli_level", lambda v: 0 <= v <= 11, "an integer from 0 to 11"),
+    _Rule("cache.compression.gzip_level", lambda v: 1 <= v <= 9, "an integer from 1 to 9"),
     _Rule(
         "logging.level",
         lambda v: v in ("debug", "info", "warning", "error"),
@@ -304,6 +308,7 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
             raise ConfigError(rename.get(rule.path, rule.path), shown, rule.expected)
     _check_cluster(cfg)
     _check_tls(cfg)
+    _check_compression(cfg)
     memory = cfg.cache.memory
     if memory.max_object_bytes > memory.max_bytes:
         raise ConfigError(
@@ -356,6 +361,26 @@ def _check_tls(cfg: Config) -> None:
     ca_file = cfg.origin.tls.ca_file
     if ca_file is not None and not _readable_file(ca_file):
         raise ConfigError("origin.tls.ca_file", ca_file, "null or the path of a readable PEM file")
+
+
+_MEDIA_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/(\*|[A-Za-z0-9!#$&^_.+-]+)")
+_CODINGS = ("zstd", "br", "gzip")
+
+
+def _check_compression(cfg: Config) -> None:
+    c = cfg.cache.compression
+    seen: set[str] = set()
+    for i, coding in enumerate(c.codings):
+        if coding not in _CODINGS or coding in seen:
+            raise ConfigError(
+                f"cache.compression.codings[{i}]", coding, "a distinct one of: zstd, br, gzip"
+            )
+        seen.add(coding)
+    for i, media in enumerate(c.types):
+        if not _MEDIA_RE.fullmatch(media):
+            raise ConfigError(
+                f"cache.compression.types[{i}]", media, "a media type (text/html) or text/*"
+            )
 
 
 def _check_cluster(cfg: Config) -> None:

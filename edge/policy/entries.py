@@ -195,7 +195,7 @@ def freshen(
     if "date" not in incoming:
         incoming.add("Date", format_http_date(response_time))
     merged: CIMultiDict[str] = CIMultiDict(entry.headers)
-    if entry.etag is None and parse_etag(incoming.get("etag")) is not None:
+    if entry.etag is None and not entry.coding and parse_etag(incoming.get("etag")) is not None:
         merged.popall("etag", None)
         merged.add("ETag", incoming["etag"])
     drop = _NOT_FRESHENED | HOP_BY_HOP
@@ -236,7 +236,7 @@ def matches_304(entry: Entry, resp_headers: AnyHeaders) -> bool:
     (§4.3.4, third case, extended to our own conditional request).
     """
     new_tag = parse_etag(resp_headers.get("etag"))
-    old_tag = parse_etag(entry.etag)
+    old_tag = parse_etag(origin_etag(entry))
     if new_tag is not None and old_tag is not None:
         return weak_match(new_tag, old_tag)
     new_lm = parse_http_date(resp_headers.get("last-modified"))
@@ -256,7 +256,7 @@ def head_updates(entry: Entry, resp_headers: AnyHeaders) -> bool:
     considered stale.
     """
     etag = resp_headers.get("etag")
-    if etag is not None and parse_etag(etag) != parse_etag(entry.etag):
+    if etag is not None and parse_etag(etag) != parse_etag(origin_etag(entry)):
         return False
     lm = resp_headers.get("last-modified")
     if lm is not None:
@@ -264,9 +264,16 @@ def head_updates(entry: Entry, resp_headers: AnyHeaders) -> bool:
         if new is None or new != old:
             return False
     length = resp_headers.get("content-length")
-    if length is not None and length.strip() != str(entry.body_size):
+    size = entry.source_size if entry.coding else entry.body_size
+    if length is not None and length.strip() != str(size):
         return False
     return True
+
+
+def origin_etag(entry: Entry) -> str | None:
+    """The origin's ETag for ``entry``: for a body the edge coded, the one behind its
+    own weak tag (:func:`edge.policy.coding.coded_etag`), which the origin never saw."""
+    return entry.source_etag if entry.coding else entry.etag
 
 
 def conditional_headers(entry: Entry) -> list[tuple[str, str]]:
@@ -276,8 +283,9 @@ def conditional_headers(entry: Entry) -> list[tuple[str, str]]:
     Last-Modified, or the Date when there is none.
     """
     out: list[tuple[str, str]] = []
-    if entry.etag is not None:
-        out.append(("If-None-Match", entry.etag))
+    etag = origin_etag(entry)
+    if etag is not None:
+        out.append(("If-None-Match", etag))
     if entry.last_modified is not None and parse_http_date(entry.last_modified) is not None:
         out.append(("If-Modified-Since", entry.last_modified))
     else:

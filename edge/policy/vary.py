@@ -11,9 +11,11 @@ whose first choice is that language (:func:`select_variant`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from edge.models import Entry
+from edge.policy.coding import choose_coding, request_forbids
 from edge.policy.headers import AnyHeaders, split_list
 
 #: A field absent from the request matches only another absent field (§4.1).
@@ -109,28 +111,69 @@ def first_choice_matches(accept_language: str, language: str) -> bool:
     return all(r != "*" and (tag == r or tag.startswith(r + "-")) for r in firsts)
 
 
-def variant_key(names: tuple[str, ...], req_headers: AnyHeaders) -> str:
-    """Stable secondary key: "" without Vary, else one ``name:value`` line per field."""
+def variant_key(
+    names: tuple[str, ...], req_headers: AnyHeaders, codings: tuple[str, ...] = ()
+) -> str:
+    """Stable secondary key: "" without Vary, else one ``name:value`` line per field.
+
+    ``codings`` non-empty: the edge negotiates Accept-Encoding for this response
+    (``Entry.codings``, :mod:`edge.policy.coding`), so the field's value is the one
+    coding the request selects among them (``=br``, ``=identity``), whatever its
+    spelling: every request that selects a coding shares one variant.
+    """
     if not names:
         return ""
     parts = []
     for name in names:
+        if codings and name == "accept-encoding":
+            parts.append(f"{name}:={negotiated(req_headers, codings) or 'identity'}")
+            continue
         lines = req_headers.getall(name, None)
         value = normalize(name, ", ".join(lines) if lines else None)
         parts.append(name if value == ABSENT else f"{name}:{value}")
     return "\n".join(parts)
 
 
+def negotiated(req_headers: AnyHeaders, codings: tuple[str, ...]) -> str:
+    """The coding (``""``: identity) the edge sends this request among ``codings``.
+
+    Memoised by the field's value: clients send few distinct Accept-Encoding values,
+    and a memory hit of a negotiated response makes this choice every time.
+    """
+    if "cache-control" in req_headers and request_forbids(req_headers):
+        return ""
+    lines = req_headers.getall("accept-encoding", None)
+    if not lines:
+        return ""
+    return _choose(lines[0] if len(lines) == 1 else ", ".join(lines), codings)
+
+
+_choose = functools.lru_cache(maxsize=4096)(choose_coding)
+
+
+def entry_variant(entry: Entry, req_headers: AnyHeaders) -> str:
+    """The secondary key this request would have if it were answered like ``entry``."""
+    return variant_key(entry.vary, req_headers, entry.codings)
+
+
 def select_variant(entries: Sequence[Entry], req_headers: AnyHeaders) -> Entry | None:
     """The most recent stored response whose Vary matches (RFC 9111 §4.1).
 
-    ``Vary: *`` never matches. See :func:`matches` for what matching means.
+    ``Vary: *`` never matches. See :func:`matches` for what matching means. The
+    request's key is computed once for entries that vary alike (the usual case:
+    every variant of a URL names the same fields).
     """
     best: Entry | None = None
+    last_vary: tuple[str, ...] | None = None
+    last_codings: tuple[str, ...] = ()
+    key = ""
     for entry in entries:
         if "*" in entry.vary:
             continue
-        if not matches(entry, req_headers):
+        if entry.vary != last_vary or entry.codings != last_codings:
+            last_vary, last_codings = entry.vary, entry.codings
+            key = variant_key(entry.vary, req_headers, entry.codings)
+        if key != entry.variant and not _language_matches(entry, req_headers, key):
             continue
         if best is None or entry.response_time > best.response_time:
             best = entry
@@ -146,9 +189,12 @@ def matches(entry: Entry, req_headers: AnyHeaders) -> bool:
     Accept-Language lists: the origin, negotiating by preference
     (RFC 9110 §12.5.4), would answer it in the language it already chose once.
     """
-    key = variant_key(entry.vary, req_headers)
-    if key == entry.variant:
-        return True
+    key = entry_variant(entry, req_headers)
+    return key == entry.variant or _language_matches(entry, req_headers, key)
+
+
+def _language_matches(entry: Entry, req_headers: AnyHeaders, key: str) -> bool:
+    """The Content-Language exception of :func:`matches`, for a key that differs."""
     if "accept-language" not in entry.vary:
         return False
     language = _content_language(entry)

@@ -34,6 +34,14 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("relayed", "worker_relayed", "Fills answered by the worker that owns the key"),
     ("invalidations", "invalidations", "Entries removed by unsafe-method invalidation"),
     ("bytes_from_cache", "cache_served_bytes", "Body bytes served from the cache"),
+    ("compressed", "compressed", "Response bodies the edge compressed (one per coded variant)"),
+    ("compression_in_bytes", "compression_input_bytes", "Identity bytes into the compressors"),
+    ("compression_out_bytes", "compression_output_bytes", "Coded bytes out of the compressors"),
+    (
+        "compression_saved_bytes",
+        "compression_saved_bytes",
+        "Body bytes not sent thanks to edge compression (identity size - coded size)",
+    ),
 )
 
 

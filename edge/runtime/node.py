@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from edge.cache.compress import Compression, Levels
 from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host
@@ -34,6 +35,7 @@ from edge.invalidation.versions import VersionTable
 from edge.origin.client import OriginClient, Upstream
 from edge.origin.pool import ConnectionPool
 from edge.origin.tls import origin_context
+from edge.policy.coding import CodingRules
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
 from edge.runtime.reload import ReloadResult
@@ -81,6 +83,15 @@ def policy_options(cfg: Config) -> PolicyOptions:
         stale_on_error=c.serve_stale_on_error,
         store_set_cookie=c.store_set_cookie,
     )
+
+
+def compression(cfg: Config, stats: Stats) -> Compression | None:
+    """The node's edge compression (``cache.compression``), None when it is off."""
+    c = cfg.cache.compression
+    if not c.enabled or not c.codings:
+        return None
+    rules = CodingRules(c.codings, tuple(t.lower() for t in c.types), c.min_size)
+    return Compression(rules, Levels(c.zstd_level, c.brotli_level, c.gzip_level), stats)
 
 
 def resolve_admin_token(cfg: Config, env: Mapping[str, str] | None = None) -> str:
@@ -319,6 +330,7 @@ async def _assemble(
         mem_limit=cfg.cache.memory.max_object_bytes,
         hit_for_miss=cfg.cache.hit_for_miss,
         max_background=cfg.cache.max_revalidations,
+        compression=compression(cfg, stats),
     )
     stack.push_async_callback(_stop_fills, fills, cfg.proxy.shutdown_grace)
     engine = RequestFlow(

@@ -21,6 +21,12 @@ class Stats:
     relayed: int = 0
     invalidations: int = 0
     bytes_from_cache: int = 0
+    # edge compression: bodies coded, bytes into and out of the codecs, and body bytes
+    # not sent because a client got a coded variant (each fill once, then every hit)
+    compressed: int = 0
+    compression_in_bytes: int = 0
+    compression_out_bytes: int = 0
+    compression_saved_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -39,7 +39,7 @@ from edge.policy.entries import age_and_ttl
 from edge.policy.headers import age_value
 from edge.policy.keys import url_of_key
 from edge.policy.request import RequestFacts, analyze_request
-from edge.policy.vary import variant_key
+from edge.policy.vary import entry_variant
 from edge.runtime.worker_wire import (
     END,
     Ask,
@@ -154,7 +154,7 @@ class FillRelay:
         fill, collapsed = fills.join_or_start(key, req, facts, None)
         result = await _outcome_of(fill, collapsed)
         if collapsed and isinstance(result, Stored | Freshened):
-            want = variant_key(result.entry.vary, req.headers)
+            want = entry_variant(result.entry, req.headers)
             if result.entry.variant != want:
                 fill, collapsed = fills.join_or_start(key, req, facts, None, variant=want)
                 result = await _outcome_of(fill, collapsed)
