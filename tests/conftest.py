@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
-import hypothesis  # noqa: F401  (imported early: CPython 3.11.7 trips on a lazy import at exit)
+import hypothesis  # (imported early: CPython 3.11.7 trips on a lazy import at exit)
 import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
@@ -22,6 +22,15 @@ from edge.fronts.h1_server import H1Front
 from edge.runtime.node import Node, open_node
 from edge.runtime.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
+
+# Property tests assert what holds, never how fast: a per-example deadline only turns a loaded
+# CI machine into a flaky run, so it is off; examples stay bounded by max_examples per test.
+hypothesis.settings.register_profile(
+    "edge",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("edge")
 
 START = 1_769_817_600.0  # 2026-01-31T00:00:00Z, a month after the stub's Last-Modified
 

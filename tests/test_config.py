@@ -431,7 +431,7 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(_keys, _trees, max_size=6))
 def test_config_from_dict_returns_config_or_config_error(data: dict[Any, Any]) -> None:
     try:
