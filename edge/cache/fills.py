@@ -60,6 +60,10 @@ __all__ = ["Fill", "Fills", "Freshened", "Own", "PassThrough", "Shared", "Stored
 
 log = logging.getLogger("edge.fetch")
 
+#: Told of each response a fill stores: (request, status, fields, Link values of its 103s).
+StoredHook = Callable[[ProxyRequest, int, CIMultiDict[str], list[str]], object]
+_MAX_HINTS = 64  # Link field values kept from one fill's 103 responses
+
 _HFM_MAX = 100_000
 
 
@@ -96,6 +100,7 @@ class Fills:
         self._hfm_ttl = hit_for_miss
         self._max_background = max_background
         self._compression = compression  # None: bodies are stored as the origin sent them
+        self.on_stored: StoredHook | None = None  # preload prefetch (edge.runtime.prefetch)
         self._fills: dict[str, Fill] = {}
         self._hfm: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -308,6 +313,9 @@ class Fills:
         if stale is not None:
             for name, value in conditional_headers(stale):
                 headers[name] = value
+        hints: list[str] = []
+        if self.on_stored is not None:
+            interim = _hint_sink(interim, hints)
         resp, request_time, response_time = await self._send(key, req, headers, interim)
         if stale is not None and resp.status == 304:
             if matches_304(stale, resp.headers):
@@ -327,7 +335,10 @@ class Fills:
             for name, _ in conditional_headers(stale):
                 headers.popall(name, None)
             resp, request_time, response_time = await self._send(key, req, headers, interim)
-        return self._classify(key, req, facts, resp, request_time, response_time)
+        result = self._classify(key, req, facts, resp, request_time, response_time)
+        if self.on_stored is not None and isinstance(result, _Body):
+            self.on_stored(req, resp.status, resp.headers, hints)
+        return result
 
     async def _send(
         self,
@@ -429,3 +440,17 @@ class Fills:
         if not entry.coding or self._compression is None:
             return resp.chunks()
         return self._compression.encode(resp.chunks(), entry.coding, counted)
+
+
+def _hint_sink(interim: InterimSink | None, hints: list[str]) -> InterimSink:
+    """``interim``, also keeping the Link values of 103 Early Hints (RFC 8297)."""
+
+    def sink(status: int, fields: list[tuple[str, str]]) -> None:
+        if status == 103:
+            for name, value in fields:
+                if name.lower() == "link" and len(hints) < _MAX_HINTS:
+                    hints.append(value)
+        if interim is not None:
+            interim(status, fields)
+
+    return sink

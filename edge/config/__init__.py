@@ -28,6 +28,7 @@ __all__ = [
     "OriginConfig",
     "OriginTlsConfig",
     "ParentConfig",
+    "PrefetchConfig",
     "ProxyConfig",
     "SniCertConfig",
     "TimeoutsConfig",
@@ -180,6 +181,16 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefetchConfig:
+    """Preload prefetch: rel=preload links of stored HTML responses fetched (README)."""
+
+    enabled: bool = False
+    per_response: int = 8  # links taken from one response (and its 103s)
+    concurrency: int = 4  # prefetch requests at once, whole node
+    max_in_flight: int = 64  # accepted and not done; beyond it links are dropped
+
+
+@dataclass(frozen=True, slots=True)
 class CacheConfig:
     dir: str = "./var/cache"
     memory: MemoryTierConfig = field(default_factory=MemoryTierConfig)
@@ -200,6 +211,7 @@ class CacheConfig:
     # or "rfc" (RFC 9111 §7.3: stored and served like any other field)
     store_set_cookie: str = "shared-only"
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,13 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("compressed", "compressed", "Response bodies the edge compressed (one per coded variant)"),
     ("compression_in_bytes", "compression_input_bytes", "Identity bytes into the compressors"),
     ("compression_out_bytes", "compression_output_bytes", "Coded bytes out of the compressors"),
+    ("prefetched", "prefetched", "Preload links of stored HTML fetched into the cache"),
+    ("prefetch_failed", "prefetch_failed", "Preload prefetches that failed"),
+    (
+        "prefetch_dropped",
+        "prefetch_dropped",
+        "Preload links dropped: too many prefetches in flight",
+    ),
     (
         "compression_saved_bytes",
         "compression_saved_bytes",

@@ -38,6 +38,7 @@ from edge.origin.tls import origin_context
 from edge.policy.coding import CodingRules
 from edge.policy.options import PolicyOptions
 from edge.runtime.metrics import make_registry
+from edge.runtime.prefetch import Prefetcher
 from edge.runtime.reload import ReloadResult
 from edge.runtime.stats import Stats
 from edge.runtime.warm import Warmer
@@ -67,6 +68,7 @@ class Node:
     coordinator: Coordinator
     warmer: Warmer  # cache-warming jobs (admin POST /warm), cancelled on shutdown
     parents: ParentSet | None = None
+    prefetcher: Prefetcher | None = None  # cache.prefetch.enabled
     link: WorkerLink | None = None  # with workers: the other workers' private admin sockets
     # set by ``serve``: re-read the config and apply what can change live (edge.runtime.reload)
     reload: Callable[..., Coroutine[Any, Any, ReloadResult]] | None = None
@@ -349,6 +351,18 @@ async def _assemble(
     )
     warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen))
     stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first
+    prefetcher = None
+    if cfg.cache.prefetch.enabled:
+        pf = cfg.cache.prefetch
+        prefetcher = Prefetcher(
+            engine.handle,
+            stats,
+            per_response=pf.per_response,
+            concurrency=pf.concurrency,
+            max_in_flight=pf.max_in_flight,
+        )
+        stack.push_async_callback(prefetcher.close)  # before the fills stop
+        fills.on_stored = prefetcher.offer
     return Node(
         cfg=cfg,
         clock=clock,
@@ -364,6 +378,7 @@ async def _assemble(
         warmer=warmer,
         parents=parents,
         link=link,
+        prefetcher=prefetcher,
     )
 
 

@@ -27,6 +27,10 @@ class Stats:
     compression_in_bytes: int = 0
     compression_out_bytes: int = 0
     compression_saved_bytes: int = 0
+    # preload prefetch: links fetched, failed, dropped over cache.prefetch.max_in_flight
+    prefetched: int = 0
+    prefetch_failed: int = 0
+    prefetch_dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
