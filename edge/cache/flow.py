@@ -63,6 +63,7 @@ from edge.policy.tags import group_invalidations
 from edge.policy.vary import entry_variant, select_variant
 from edge.request_id import HEADER as REQUEST_ID
 from edge.runtime.stats import Stats
+from edge.runtime.topkeys import TopKeys
 from edge.store.base import HitShortcut, Store
 
 VersionLookup = Callable[[str], int]
@@ -111,6 +112,7 @@ class RequestFlow:
             origin=origin, forwarding=forwarding, store=store, clock=clock, opts=opts, stats=stats
         )
         self._stale_logged = StaleLog(clock)
+        self.top = TopKeys()  # the URLs answered from the cache most (the dashboard's top keys)
 
     # -- the driver -------------------------------------------------------------
     async def handle(
@@ -263,6 +265,7 @@ class RequestFlow:
             sends_body = True  # the common case, without evaluating anything
         else:
             sends_body = self.delivery.needs_body(facts, entry)
+        self.top.record(entry.url, entry.body_size if sends_body else 0)
         if data is not None:
             source = FromStore(entry, BytesBody(data), self.clock.now())
         elif sends_body:

@@ -36,6 +36,7 @@ from edge.policy.headers import age_value
 from edge.policy.request import analyze_request
 from edge.policy.vary import select_variant
 from edge.runtime.stats import Stats
+from edge.runtime.topkeys import TopKeys
 from edge.store.base import HitShortcut
 
 #: Request fields (lower-case) that make a request not plain: any of them may change
@@ -73,6 +74,7 @@ class Engine(Protocol):
     """The parts of ``node.engine`` the hot path reads."""
 
     stats: Stats
+    top: TopKeys
     cache_ready: Callable[[], bool] | None
 
     def key_for(self, scheme: str, host: str, target: str) -> str: ...
@@ -197,6 +199,7 @@ class HotPath:
         stats.bytes_from_cache += entry.body_size
         if entry.coding:  # edge compression: what the identity body would have been
             stats.compression_saved_bytes += entry.source_size - entry.body_size
+        engine.top.record(entry.url, entry.body_size)
         return HotAnswer(b"".join(out), data, status_value)
 
     def _render(self, entry: Entry, length: int) -> _Template:

@@ -72,6 +72,7 @@ BANNER = """
 edge demo is running.
   edge (proxy)   http://{edge}/        -> origin stub http://{origin}/
   edge admin     http://{admin}/healthz  (token in {token})
+  dashboard      http://{admin}/  (in a browser; it asks for that token)
 
 Try:
   # twice: a miss, then a hit

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +25,11 @@ from edge.policy.entries import age_and_ttl
 from edge.runtime.metrics import CONTENT_TYPE, make_registry, render
 from edge.runtime.node import Node
 from edge.runtime.stats import Stats, hit_ratio
-from edge.runtime.workers import FANOUT_HEADER, VERSION_HEADER
+from edge.runtime.workers import VERSION_HEADER
 from edge.store.base import StatValue, tier_figure
 from edge.web.admin_io import decode_body as _decode
 from edge.web.admin_io import error_answer as _error
+from edge.web.admin_io import from_worker as _from_worker
 from edge.web.admin_io import json_answer as _json
 from edge.web.admin_reload import NODE_KEY as RELOAD_NODE
 from edge.web.admin_reload import RELOAD_OPERATIONS
@@ -51,6 +51,7 @@ from edge.web.admin_schema import (
 )
 from edge.web.admin_warm import WARM_OPERATIONS, WARMER
 from edge.web.auth import presented_token, token_ok
+from edge.web.dashboard import DASHBOARD_OPERATIONS, install_dashboard
 from edge.web.openapi import Handler, Operation, QueryParam, build_document
 
 log = logging.getLogger("edge.admin")
@@ -71,15 +72,6 @@ DOCUMENT = web.AppKey("openapi", dict)
 
 
 # -- handlers -----------------------------------------------------------------------
-def _from_worker(request: web.Request) -> bool:
-    """A fan-out from the leader worker: honoured on the private Unix socket only, never on
-    the public admin port (there it would skip the other workers and the cluster)."""
-    if request.headers.get(FANOUT_HEADER) != "1" or request.transport is None:
-        return False
-    sock = request.transport.get_extra_info("socket")
-    return sock is not None and sock.family == socket.AF_UNIX
-
-
 async def healthz(request: web.Request) -> web.Response:
     return _json(Health(status="ok", name=request.app[NODE].cfg.name))
 
@@ -283,6 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     *WARM_OPERATIONS,
     *RELOAD_OPERATIONS,
+    *DASHBOARD_OPERATIONS,
     Operation("GET", "/metrics", metrics, "Prometheus text exposition", answer_type="text/plain"),
     Operation("GET", "/healthz", healthz, "200 while serving", answer=Health, auth=False),
     Operation("GET", "/openapi.json", openapi, "This document"),
@@ -347,6 +340,7 @@ def make_admin_app(
     app[WARMER] = node.warmer
     app[RELOAD_NODE] = node
     app[DOCUMENT] = build_document(OPERATIONS, ErrorAnswer, _package_version())
+    install_dashboard(app, node)
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from edge.errors import ClientRequestError
+from edge.runtime.workers import FANOUT_HEADER
 from edge.web.admin_schema import MAX_BODY, ErrorAnswer
 
 
@@ -38,3 +40,12 @@ async def decode_body(request: web.Request, kind: type[Any]) -> Any:
         raise ClientRequestError(f"invalid request body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ClientRequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+def from_worker(request: web.Request) -> bool:
+    """A fan-out from the leader worker: honoured on the private Unix socket only, never on
+    the public admin port (there it would skip the other workers and the cluster)."""
+    if request.headers.get(FANOUT_HEADER) != "1" or request.transport is None:
+        return False
+    sock = request.transport.get_extra_info("socket")
+    return sock is not None and sock.family == socket.AF_UNIX

@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from edge.runtime.node import Node
+from edge.web.admin_io import from_worker as _from_worker
 from edge.web.admin_io import json_answer
 from edge.web.openapi import Operation
 
@@ -25,13 +26,6 @@ class ReloadAnswer(msgspec.Struct, kw_only=True):
     workers: dict[str, bool] = {}  # with workers: each worker's index and whether it reloaded
     error: str | None = None  # why the file was refused (naming the key path)
     key: str | None = None  # that key path
-
-
-def _from_worker(request: web.Request) -> bool:
-    # edge.web.admin imports this module for its table: its check is looked up when called
-    from edge.web.admin import _from_worker as from_worker
-
-    return from_worker(request)
 
 
 async def reload_config(request: web.Request) -> web.Response:

@@ -50,9 +50,10 @@ def launch_options() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (Playwright's sync API), closed after the test."""
+    """A headless Chromium (Playwright's sync API), one per test module (launching costs
+    seconds); give each test its own page or context."""
     options = launch_options()
     from playwright.sync_api import sync_playwright
 

@@ -50,16 +50,15 @@ def live_edge(root: Path, name: str = "edge-live") -> Iterator[LiveEdge]:
     origin = origin_process(free_port(), root / "origin.log")
     started: list[LocalProcess] = []
     try:
-        origin.start()
-        started.append(origin)
-        origin.wait_http(f"{origin.url}/__origin/stats")
         config = write_config(root / f"{name}.yaml", node_config(name, origin.url))
         env = {"EDGE_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
         node = node_process(
             name, config, free_port(), free_port(), root / "cache", root / f"{name}.log", env
         )
-        node.start()
-        started.append(node)
+        for proc in (origin, node):  # both start at once; the node needs the origin later
+            proc.start()
+            started.append(proc)
+        origin.wait_http(f"{origin.url}/__origin/stats")
         node.wait_healthy(60)
         yield LiveEdge(origin, node)
     finally:
