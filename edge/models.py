@@ -89,6 +89,10 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     coding: str = ""
     source_etag: str | None = None
     source_size: int = 0
+    # a stored 206 (RFC 9111 §3.3, edge.policy.partial): the inclusive byte ranges of the
+    # representation its body holds, in order, and the representation's whole length
+    parts: tuple[tuple[int, int], ...] = ()
+    complete_length: int = 0
 
 
 class BodySource:

@@ -76,7 +76,19 @@ class FromOrigin(msgspec.Struct, frozen=True):
     preconditions_sent: bool
 
 
-Source = FromStore | FromSpool | FromOrigin
+class FromParts(msgspec.Struct, frozen=True):
+    """A stored 206's parts (RFC 9111 §3.3): bytes ``first..last`` of the representation,
+    at ``offset`` in ``body``; ``first`` None answers 416 (the range is beyond its end)."""
+
+    entry: Entry
+    body: BodySource | None
+    first: int | None
+    last: int
+    offset: int
+    now: float
+
+
+Source = FromStore | FromSpool | FromOrigin | FromParts
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -114,6 +126,8 @@ class Delivery:
                 return self._from_spool(facts, source, outcome)
             case FromOrigin():
                 return self._from_origin(facts, source, outcome)
+            case FromParts():
+                return self._from_parts(facts, source, outcome)
             case _:
                 assert_never(source)
 
@@ -127,6 +141,7 @@ class Delivery:
             fwd=out.fwd,
             fwd_status=out.fwd_status,
             ttl=ttl,
+            stored=out.stored,
             detail=out.detail,
         )
         cond = evaluate_conditionals(facts, entry)
@@ -243,6 +258,39 @@ class Delivery:
         answer = self._finish(resp.status, resp.reason, headers, status_value, body)
         answer.upstream_status = resp.status
         return answer
+
+    def _from_parts(self, facts: RequestFacts, src: FromParts, out: Outcome) -> ProxyResponse:
+        entry, body = src.entry, src.body
+        age, ttl = age_and_ttl(entry, src.now)
+        status_value = cache_status(
+            self._name,
+            hit=out.hit,
+            fwd=out.fwd,
+            fwd_status=out.fwd_status,
+            ttl=ttl,
+            stored=out.stored,
+            detail=out.detail,
+        )
+        cond = evaluate_conditionals(facts, entry)
+        if cond is not ConditionalResult.NONE or src.first is None:
+            if body is not None:
+                close_body(body)
+            if cond is ConditionalResult.NOT_MODIFIED:
+                headers = CIMultiDict(not_modified_headers(entry))
+                headers["Age"] = age_value(age)
+                return self._finish(304, "Not Modified", headers, status_value, None)
+            if cond is ConditionalResult.PRECONDITION_FAILED:
+                return self._precondition_failed(status_value)
+            return self._unsatisfiable(entry.complete_length, status_value)
+        if body is None:
+            raise ValueError("an answer from stored parts needs the body opened")
+        headers = CIMultiDict(entry.headers)
+        headers["Age"] = age_value(age)
+        headers["Content-Range"] = f"bytes {src.first}-{src.last}/{entry.complete_length}"
+        length = src.last - src.first + 1
+        headers["Content-Length"] = str(length)
+        part = slice_body(body, src.offset, src.offset + length - 1)
+        return self._finish(206, entry.reason, headers, status_value, part)
 
     # -- shared endings -----------------------------------------------------
     def _precondition_failed(self, status_value: str) -> ProxyResponse:

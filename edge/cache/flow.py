@@ -31,6 +31,7 @@ from edge.cache.fills import Fills
 from edge.cache.forwarding import Forwarding
 from edge.cache.head import HeadThrough, Refreshed
 from edge.cache.outcomes import Fill, Freshened, PassThrough, Stored, Uncacheable, outcome_of
+from edge.cache.partial import PartialContent, forwards_range
 from edge.cache.stale_log import StaleLog
 from edge.cache.states import (
     Ask,
@@ -38,6 +39,7 @@ from edge.cache.states import (
     Deliver,
     Done,
     Fetch,
+    FetchPart,
     Forward,
     HeadRefresh,
     Lookup,
@@ -45,6 +47,7 @@ from edge.cache.states import (
     Pass,
     Probe,
     Serve,
+    ServePart,
     ServeStale,
     StaleOnError,
     Step,
@@ -93,6 +96,7 @@ class RequestFlow:
         cache_ready: CacheReady | None,
         invalidate_groups: GroupInvalidator | None,
         opts: PolicyOptions,
+        max_part: int = 8 << 20,
     ) -> None:
         self.store = store
         self.shortcut = shortcut
@@ -113,6 +117,17 @@ class RequestFlow:
         )
         self._stale_logged = StaleLog(clock)
         self.top = TopKeys()  # the URLs answered from the cache most (the dashboard's top keys)
+        self._partial = PartialContent(
+            origin=origin,
+            forwarding=forwarding,
+            store=store,
+            shortcut=shortcut,
+            clock=clock,
+            opts=opts,
+            stats=stats,
+            fills=fills,
+            max_part=max_part,
+        )
 
     # -- the driver -------------------------------------------------------------
     async def handle(
@@ -154,6 +169,10 @@ class RequestFlow:
                     step = await self._head_refresh(step)
                 case StaleOnError():
                     step = self._stale_on_error(step)
+                case ServePart():
+                    step = await self._partial.serve(step)
+                case FetchPart():
+                    step = await self._partial.fetch(step)
                 case Pass():
                     step = await self._pass(step)
                 case Forward():
@@ -200,10 +219,17 @@ class RequestFlow:
             stale_on_error=self._grace,
         )
         action = decision.action
-        if action is LookupAction.MISS or action is LookupAction.REVALIDATE:
+        partial = entry is not None and bool(entry.parts)
+        if action is LookupAction.MISS or action is LookupAction.REVALIDATE or partial:
             filling = self.fills.delivered(ask.key, ask.req.headers)
             if filling is not None:  # a newer response is arriving: it is what is stored
                 return self._filling(ask, *filling)
+        if partial:  # a stored 206 (RFC 9111 §3.3)
+            assert entry is not None
+            return self._partial.decide(ask, entry, decision)
+        if action is LookupAction.MISS and forwards_range(ask.facts):
+            self.stats.misses += 1  # asked upstream as a range request, not a whole fill
+            return FetchPart(ask, decision, None)
         if action is LookupAction.HIT:
             assert entry is not None  # decide_lookup hits only with an entry
             self.stats.hits += 1

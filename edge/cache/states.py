@@ -102,6 +102,28 @@ class StaleOnError(msgspec.Struct, frozen=True):
     status: int | None
 
 
+class ServePart(msgspec.Struct, frozen=True):
+    """Answer a Range request from a stored 206 whose parts hold it (RFC 9111 §3.3):
+    bytes ``first..last`` at body ``offset``; ``first`` None answers 416."""
+
+    ask: Ask
+    entry: Entry
+    decision: LookupDecision
+    first: int | None
+    last: int
+    offset: int
+
+
+class FetchPart(msgspec.Struct, frozen=True):
+    """A Range request the store cannot answer, sent upstream as a range request, or a
+    full request that a stored beginning lets complete with ``Range: bytes=N-``
+    (RFC 9111 §3.4); ``part`` is the stored 206, if any."""
+
+    ask: Ask
+    decision: LookupDecision
+    part: Entry | None
+
+
 class Pass(msgspec.Struct, frozen=True):
     ask: Ask
     fwd: str
@@ -134,6 +156,8 @@ Step = (
     | AwaitFill
     | HeadRefresh
     | StaleOnError
+    | ServePart
+    | FetchPart
     | Pass
     | Forward
     | Deliver

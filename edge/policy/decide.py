@@ -196,7 +196,8 @@ def decide_store(
       only as RFC 9110 §9.3.3 allows, see :func:`post_answers_get`
       (``request_url`` is the POST's target). Other methods: "method".
     - Only final, complete responses: not 1xx, not 304 (it freshens,
-      §4.3.4), not 206: we store full objects only ("status").
+      §4.3.4), not 206: a part is stored by :mod:`edge.cache.partial` under the
+      rules of :mod:`edge.policy.partial` (RFC 9111 §3.3), never by a fill ("status").
     - no-store in the request (§5.2.1.5), in the directives in effect
       (§5.2.2.5, RFC 9213) or in Surrogate-Control ("no-store"); but
       must-understand with a status we implement overrides a response

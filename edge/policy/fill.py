@@ -15,8 +15,8 @@ from edge.policy.request import RequestFacts
 #: Request fields the cache answers itself from the full response, so a fill
 #: never sends them upstream: the client's preconditions (RFC 9110 §13.2.1 lets
 #: a cache evaluate them against the selected stored response) and its ranges
-#: (RFC 9110 §14.2: a cache may ignore Range and fetch the whole; RFC 9111 §3.3
-#: lets it store only complete responses here).
+#: (a fill fetches the whole; a Range miss is not a fill but a range request of its
+#: own, :mod:`edge.cache.partial`, RFC 9111 §3.3).
 CLIENT_ONLY_FIELDS: tuple[str, ...] = (
     "If-None-Match",
     "If-Modified-Since",

@@ -348,6 +348,7 @@ async def _assemble(
         cache_ready=cache_ready,
         invalidate_groups=invalidator.invalidate_groups,
         opts=opts,
+        max_part=cfg.cache.memory.max_object_bytes,
     )
     warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen))
     stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first

@@ -114,6 +114,8 @@ class WorkerRoute:
             return None
         if any(name in headers for name in _VALIDATORS):
             return None  # a revalidation of what this worker holds: its own business
+        if "Range" in headers:
+            return None  # a range request (edge.cache.partial): the owner fills whole objects
         owner = self._owners.of(key)
         return None if owner == self._role.index else owner
 

@@ -43,6 +43,7 @@ def charge_of(entry: Entry, body_len: int) -> int:
     for text in entry.tags:
         meta += len(text)
     meta += len(entry.etag or "") + len(entry.last_modified or "") + len(entry.targeted or "")
+    meta += 16 * len(entry.parts)  # a stored 206's byte ranges
     return body_len + meta + OBJECT_OVERHEAD
 
 

@@ -56,6 +56,32 @@ class FakeUpstream:
         self.scripts: dict[str, list[Script]] = {}
         self.sent: list[Sent] = []
         self.bodies: list[_Body] = []
+        # target -> (representation, fields): answered as an origin that honours Range
+        self.representations: dict[str, tuple[bytes, dict[str, str]]] = {}
+
+    def represent(self, target: str, data: bytes, **fields: str) -> None:
+        """Answer ``target`` with ``data``, honouring a single Range and If-Range."""
+        self.representations[target] = (data, {k.replace("_", "-"): v for k, v in fields.items()})
+
+    def _ranged(self, method: str, target: str, headers: CIMultiDict[str]) -> OriginResponse:
+        data, base = self.representations[target]
+        fields = CIMultiDict(base)
+        status, body = 200, data
+        spec = headers.get("Range", "")
+        if_range = headers.get("If-Range")
+        if spec.startswith("bytes=") and "," not in spec and if_range in (None, base.get("ETag")):
+            first_s, _, last_s = spec[6:].partition("-")
+            size = len(data)
+            if first_s:
+                first, last = int(first_s), min(int(last_s) if last_s else size - 1, size - 1)
+            else:
+                first, last = max(0, size - int(last_s)), size - 1
+            status, body = 206, data[first : last + 1]
+            fields["Content-Range"] = f"bytes {first}-{last}/{size}"
+        fields["Content-Length"] = str(len(body))
+        part = _Body((body,) if method != "HEAD" else ())
+        self.bodies.append(part)
+        return OriginResponse(status, "", fields, 0 if method == "HEAD" else len(body), part)
 
     def answer(self, target: str, *scripts: Script) -> None:
         self.scripts[target] = list(scripts)
@@ -74,6 +100,8 @@ class FakeUpstream:
         on_interim: InterimSink | None = None,
     ) -> OriginResponse:
         self.sent.append(Sent(method, target, CIMultiDict(headers)))
+        if target in self.representations:
+            return self._ranged(method, target, headers)
         queue = self.scripts[target]
         script = queue.pop(0) if len(queue) > 1 else queue[0]
         if script.gate is not None:
