@@ -71,11 +71,12 @@ async def test_206_from_origin_is_not_stored_as_a_full_response(edge: Any) -> No
     assert r.status == 200 and b == b"0123456789" and not is_hit(r)
 
 
-async def test_range_miss_asks_origin_for_the_whole_object(edge: Any) -> None:
+async def test_rfc9111_3_3_range_miss_is_asked_as_a_range(edge: Any) -> None:
+    # this origin ignores Range (RFC 9110 §14.2): its whole answer is stored
     path = script(edge, "r", ok(("Cache-Control", "max-age=3600"), body=b"0123456789"))
     r, b = await fetch(edge, path, headers={"Range": "bytes=2-3"})
     assert r.status == 206 and b == b"23"
-    assert "Range" not in seen(edge, "r")[0].headers
+    assert seen(edge, "r")[0].headers["Range"] == "bytes=2-3"
     r, b = await fetch(edge, path)
     assert is_hit(r) and b == b"0123456789"
 
@@ -85,3 +86,25 @@ async def test_range_on_a_non_storable_response_is_still_correct(edge: Any) -> N
     path = script(edge, "pr", ok(("Cache-Control", "no-store"), body=b"0123456789"))
     r, body = await fetch(edge, path, headers={"Range": "bytes=0-1"})
     assert (r.status, body) in ((200, b"0123456789"), (206, b"01"))
+
+
+async def test_rfc9111_3_4_parts_are_stored_reused_and_completed(edge: Any) -> None:
+    cc, tag = ("Cache-Control", "max-age=3600"), ("ETag", '"p1"')
+    path = script(
+        edge,
+        "pc",
+        ok(cc, tag, ("Content-Range", "bytes 0-4/10"), body=b"01234", status=206),
+        ok(cc, tag, ("Content-Range", "bytes 5-9/10"), body=b"56789", status=206),
+    )
+    r, body = await fetch(edge, path, headers={"Range": "bytes=0-4"})
+    assert (r.status, body) == (206, b"01234") and "stored" in r.headers["Cache-Status"]
+    r, body = await fetch(edge, path, headers={"Range": "bytes=1-3"})
+    assert (r.status, body, r.headers["Content-Range"]) == (206, b"123", "bytes 1-3/10")
+    assert is_hit(r)
+    r, body = await fetch(edge, path)  # the rest is asked for, and the whole answered
+    assert (r.status, body) == (200, b"0123456789")
+    asked = seen(edge, "pc")[1].headers
+    assert (asked["Range"], asked["If-Range"]) == ("bytes=5-", '"p1"')
+    r, body = await fetch(edge, path)
+    assert (r.status, body) == (200, b"0123456789") and is_hit(r)
+    assert len(seen(edge, "pc")) == 2
