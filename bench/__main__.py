@@ -3,7 +3,8 @@
 ``python -m bench`` runs bench/suite.py (``BENCH_QUICK=1`` for a smoke run). The others:
 ``python -m bench offload`` (origin offload with and without a shield), ``trace_sim`` (cache
 policies on Zipf traces), ``eviction`` (the eviction study: every policy against Belady,
-bench/eviction_study.py), ``purge`` (purge by prefix among many entries) and ``compression``
+bench/eviction_study.py), ``refresh_ahead`` (refresh-ahead against stale-while-revalidate on a
+simulated clock), ``purge`` (purge by prefix among many entries) and ``compression``
 (bytes and CPU per MiB per codec and level, bench/compression.py); arguments after the name
 go to that bench.
 """
@@ -21,6 +22,8 @@ OTHERS = {
     "purge": "bench.purge_bench",
     "purge_bench": "bench.purge_bench",
     "compression": "bench.compression",
+    "refresh_ahead": "bench.refresh_ahead",
+    "refresh-ahead": "bench.refresh_ahead",
 }
 
 

@@ -73,6 +73,15 @@ class _Body:
     response: OriginResponse
 
 
+def _outcome_name(future: asyncio.Future[Shared]) -> str:
+    if future.cancelled() or future.exception() is not None:
+        return "failed"
+    result = future.result()
+    if isinstance(result, Freshened):
+        return "freshened"
+    return "replaced" if isinstance(result, Stored) else "uncacheable"
+
+
 class Fills:
     def __init__(
         self,
@@ -187,12 +196,24 @@ class Fills:
         return result.stored
 
     def start_background(
-        self, key: str, req: ProxyRequest, facts: RequestFacts, stale: Entry
+        self,
+        key: str,
+        req: ProxyRequest,
+        facts: RequestFacts,
+        stale: Entry,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> bool:
-        """Revalidate ``stale`` in the background (stale-while-revalidate); at most one per key."""
+        """Revalidate ``stale`` in the background (stale-while-revalidate, refresh-ahead);
+        at most one per key, at most ``max_background`` at once on the node.
+
+        ``on_outcome`` hears how it ended: ``"freshened"`` (a 304), ``"replaced"`` (a new
+        response is being stored), ``"uncacheable"`` or ``"failed"``.
+        """
         if key in self._fills or self._background >= self._max_background:
             return False
-        self._start(key, key, req, facts, stale, register=True, background=True)
+        fill = self._start(key, key, req, facts, stale, register=True, background=True)
+        if on_outcome is not None:
+            fill.shared.add_done_callback(lambda f: on_outcome(_outcome_name(f)))
         return True
 
     def _start(

@@ -32,6 +32,7 @@ from edge.cache.forwarding import Forwarding
 from edge.cache.head import HeadThrough, Refreshed
 from edge.cache.outcomes import Fill, Freshened, PassThrough, Stored, Uncacheable, outcome_of
 from edge.cache.partial import PartialContent, forwards_range
+from edge.cache.refresh import RefreshAhead
 from edge.cache.stale_log import StaleLog
 from edge.cache.states import (
     Ask,
@@ -78,6 +79,7 @@ CacheReady = Callable[[], bool]
 _HIT = Outcome(hit=True)
 _HIT_MEMORY = Outcome(hit=True, detail="memory")
 _HIT_SPOOL = Outcome(hit=True, detail="spool")
+_HIT_REFRESH = Outcome(hit=True, detail="refresh-ahead")
 
 
 class RequestFlow:
@@ -97,6 +99,7 @@ class RequestFlow:
         invalidate_groups: GroupInvalidator | None,
         opts: PolicyOptions,
         max_part: int = 8 << 20,
+        refresh: RefreshAhead | None = None,
     ) -> None:
         self.store = store
         self.shortcut = shortcut
@@ -117,6 +120,8 @@ class RequestFlow:
         )
         self._stale_logged = StaleLog(clock)
         self.top = TopKeys()  # the URLs answered from the cache most (the dashboard's top keys)
+        # refresh-ahead of popular entries near expiry (edge.cache.refresh); fraction 0: off
+        self.refresh = refresh if refresh is not None else RefreshAhead(0.0, 1)
         self._partial = PartialContent(
             origin=origin,
             forwarding=forwarding,
@@ -233,6 +238,15 @@ class RequestFlow:
         if action is LookupAction.HIT:
             assert entry is not None  # decide_lookup hits only with an entry
             self.stats.hits += 1
+            refresh = self.refresh
+            if (
+                refresh.fraction
+                and refresh.due(entry, decision.ttl)
+                and decision.detail == "fresh"
+                and ask.facts.method == "GET"
+                and self._refresh_ahead(ask, entry)
+            ):
+                return Serve(ask, entry, _HIT_REFRESH, decision)
             return Serve(ask, entry, _HIT, decision)
         if action is LookupAction.STALE_WHILE_REVALIDATE:
             assert entry is not None
@@ -254,6 +268,27 @@ class RequestFlow:
         if action is LookupAction.UNSATISFIABLE:
             raise OnlyIfCachedMiss("only-if-cached: nothing usable is stored for this request")
         assert_never(action)
+
+    def _refresh_ahead(self, ask: Ask, entry: Entry) -> bool:
+        """Start a background refresh of this fresh, popular entry near its end, if due."""
+        if not self.refresh.wants(ask.key, entry):
+            return False
+        if not self.fills.start_background(
+            ask.key, ask.req, ask.facts, entry, on_outcome=self._refreshed
+        ):
+            return False  # one is running for the key, or the node's cap is reached
+        self.refresh.started(ask.key, entry)
+        self.stats.refresh_ahead += 1
+        return True
+
+    def _refreshed(self, outcome: str) -> None:
+        stats = self.stats
+        if outcome == "freshened":
+            stats.refresh_ahead_freshened += 1
+        elif outcome == "replaced":
+            stats.refresh_ahead_replaced += 1
+        else:
+            stats.refresh_ahead_failed += 1
 
     def _filling(self, ask: Ask, fill: Fill, stored: Stored) -> Step:
         """Look up the response a fill is storing as if it were stored already.

@@ -116,6 +116,7 @@ class HotPath:
         "name",
         "scheme",
         "max_templates",
+        "refresh_fraction",
         "_templates",
     )
 
@@ -129,6 +130,7 @@ class HotPath:
         name: str,
         scheme: str = "http",
         max_templates: int = 4096,
+        refresh_fraction: float = 0.0,
     ) -> None:
         self.engine = engine
         self.scheme = scheme  # of the port it answers on: part of the cache key
@@ -137,6 +139,9 @@ class HotPath:
         self.clock = clock
         self.name = name
         self.max_templates = max_templates
+        # cache.refresh_ahead.fraction: a hit in the last part of its lifetime goes to the
+        # flow, which decides on a refresh (edge.cache.refresh); one comparison here
+        self.refresh_fraction = refresh_fraction
         self._templates: dict[int, _Template] = {}
 
     def answer(
@@ -166,6 +171,8 @@ class HotPath:
         decision = decide_lookup(_PLAIN_GET, entry, now)
         if decision.action is not LookupAction.HIT:
             return None
+        if decision.ttl < entry.lifetime * self.refresh_fraction:
+            return None  # near its end: the flow may refresh it ahead
         data = self.store.body_sync(entry)
         if data is None:
             return None

@@ -31,6 +31,7 @@ __all__ = [
     "PrefetchConfig",
     "ProxyConfig",
     "SniCertConfig",
+    "RefreshAheadConfig",
     "TimeoutsConfig",
     "TlsConfig",
 ]
@@ -191,6 +192,14 @@ class PrefetchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshAheadConfig:
+    """Background refresh of popular entries before they expire (edge.cache.refresh)."""
+
+    fraction: float = 0.1  # the last part of the lifetime in which a hit may refresh; 0: off
+    min_hits: int = 2  # hits counted in that part (frequency sketch) before refreshing
+
+
+@dataclass(frozen=True, slots=True)
 class CacheConfig:
     dir: str = "./var/cache"
     memory: MemoryTierConfig = field(default_factory=MemoryTierConfig)
@@ -212,6 +221,7 @@ class CacheConfig:
     store_set_cookie: str = "shared-only"
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
+    refresh_ahead: RefreshAheadConfig = field(default_factory=RefreshAheadConfig)
 
 
 @dataclass(frozen=True, slots=True)

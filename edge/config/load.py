@@ -274,6 +274,8 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("cache.max_variants", lambda v: v >= 1, "an integer >= 1"),
     _Rule("cache.max_revalidations", lambda v: v >= 1, "an integer >= 1"),
     _Rule("cache.serve_stale_on_error", lambda v: v >= 0, "a duration >= 0 (0: never)"),
+    _Rule("cache.refresh_ahead.fraction", lambda v: 0 <= v < 1, "a number in [0, 1) (0: off)"),
+    _Rule("cache.refresh_ahead.min_hits", lambda v: v >= 1, "an integer >= 1"),
     _Rule(
         "cache.store_set_cookie",
         lambda v: v in ("shared-only", "rfc"),

@@ -70,7 +70,13 @@ class H1Front:
                 targeted_field=cfg.cache.targeted_field,
             )
             self.hot = HotPath(
-                node.engine, node.store, forwarding, node.clock, name=cfg.name, scheme=self.scheme
+                node.engine,
+                node.store,
+                forwarding,
+                node.clock,
+                name=cfg.name,
+                scheme=self.scheme,
+                refresh_fraction=cfg.cache.refresh_ahead.fraction,
             )
         self.access = AccessLog()
         self.dates = DateCache()

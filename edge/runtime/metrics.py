@@ -49,6 +49,10 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
         "compression_saved_bytes",
         "Body bytes not sent thanks to edge compression (identity size - coded size)",
     ),
+    ("refresh_ahead", "refresh_ahead", "Fresh entries refreshed in the background near expiry"),
+    ("refresh_ahead_freshened", "refresh_ahead_freshened", "Refreshes answered 304"),
+    ("refresh_ahead_replaced", "refresh_ahead_replaced", "Refreshes that stored a new response"),
+    ("refresh_ahead_failed", "refresh_ahead_failed", "Refreshes that failed or were not stored"),
 )
 
 

@@ -23,6 +23,7 @@ from edge.cache.compress import Compression, Levels
 from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host
+from edge.cache.refresh import RefreshAhead
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Applier, Coordinator
@@ -349,6 +350,7 @@ async def _assemble(
         invalidate_groups=invalidator.invalidate_groups,
         opts=opts,
         max_part=cfg.cache.memory.max_object_bytes,
+        refresh=RefreshAhead(cfg.cache.refresh_ahead.fraction, cfg.cache.refresh_ahead.min_hits),
     )
     warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen))
     stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first

@@ -31,6 +31,11 @@ class Stats:
     prefetched: int = 0
     prefetch_failed: int = 0
     prefetch_dropped: int = 0
+    # refresh-ahead (edge.cache.refresh): background refreshes started, and how they ended
+    refresh_ahead: int = 0
+    refresh_ahead_freshened: int = 0  # a 304 freshened the entry
+    refresh_ahead_replaced: int = 0  # a new response replaced it
+    refresh_ahead_failed: int = 0  # the origin failed or answered something not storable
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -71,6 +71,10 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     relayed: int = 0
     invalidations: int = 0
     bytes_from_cache: int = 0
+    refresh_ahead: int = 0
+    refresh_ahead_freshened: int = 0
+    refresh_ahead_replaced: int = 0
+    refresh_ahead_failed: int = 0
     hit_ratio: float
     tiers: dict[str, TierUse]
     store: dict[str, int | float | bool | str]
