@@ -474,3 +474,10 @@ def test_stale_grace_and_set_cookie_values() -> None:
         86400.0,
         "shared-only",
     )
+
+
+def test_trusted_proxies_are_checked_by_index() -> None:
+    ok = config_from_dict({"proxy": {"trusted_proxies": ["10.0.0.0/8", "::1"]}})
+    assert ok.proxy.trusted_proxies == ("10.0.0.0/8", "::1")
+    with pytest.raises(ConfigError, match=r"proxy\.trusted_proxies\[1\]"):
+        config_from_dict({"proxy": {"trusted_proxies": ["10.0.0.0/8", "lb.example"]}})

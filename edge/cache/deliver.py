@@ -292,6 +292,13 @@ class Delivery:
         part = slice_body(body, src.offset, src.offset + length - 1)
         return self._finish(206, entry.reason, headers, status_value, part)
 
+    def server_options(self) -> ProxyResponse:
+        """``OPTIONS *`` (RFC 9110 §9.3.7): about this server, not a resource, so answered
+        here; no origin is asked (edge talks to its origins only about their resources)."""
+        headers = CIMultiDict({"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
+        status_value = cache_status(self._name, hit=False, fwd="method", detail="server-options")
+        return self._finish(200, "OK", headers, status_value, None)
+
     # -- shared endings -----------------------------------------------------
     def _precondition_failed(self, status_value: str) -> ProxyResponse:
         return self._finish(412, "Precondition Failed", CIMultiDict(), status_value, None)

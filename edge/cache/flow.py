@@ -145,6 +145,8 @@ class RequestFlow:
         to this request, if it passes or starts a fill, before the answer is returned."""
         self.stats.requests += 1
         self.fwd.check_loop(req)
+        if req.target == "*":  # asterisk-form: only OPTIONS gets here (both fronts check)
+            return self.delivery.server_options()
         step: Step = self._start(req, body, interim)
         while True:
             match step:  # the hit path's steps first: no await between lookup and answer

@@ -118,8 +118,8 @@ class TimeoutsConfig:
 class ProxyConfig:
     listen: HostPort = HostPort("127.0.0.1", 8080)
     front: str = "http1"  # "http1" (httptools on uvloop) | "aiohttp" (the fallback)
-    # bytes; larger uploads get 413
-    max_request_body: int = field(default=1 << 30, metadata=SIZE)
+    # bytes; larger uploads get 413 (1 MiB, as nginx: a safe default, raise it for uploads)
+    max_request_body: int = field(default=1 << 20, metadata=SIZE)
     # the header section (http1: all fields together; aiohttp: each field) over this gets 431
     max_header_size: int = field(default=8192, metadata=SIZE)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -128,6 +128,12 @@ class ProxyConfig:
     purge_method: bool = False  # PURGE <path> on the proxy port (needs the admin token)
     via: bool = True
     tls: TlsConfig | None = None  # None: plain HTTP (and h2c by prior knowledge)
+    # peers (CIDR) whose X-Forwarded-For and Forwarded are kept and appended to; from any
+    # other peer they are replaced, so a client cannot put words in the origin's mouth
+    trusted_proxies: tuple[str, ...] = ()
+    # drop X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override and the like before the
+    # origin: frameworks that honour them would answer another URL or method under this key
+    strip_override_headers: bool = True
 
 
 @dataclass(frozen=True, slots=True)

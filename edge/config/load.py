@@ -11,6 +11,7 @@ beyond the type (ranges, choices, cross-field) live in one table, ``_RULES``. Ev
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -314,6 +315,12 @@ def _check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
     _check_cluster(cfg)
     _check_tls(cfg)
     _check_compression(cfg)
+    for i, cidr in enumerate(cfg.proxy.trusted_proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            path = f"proxy.trusted_proxies[{i}]"
+            raise ConfigError(path, cidr, "an IP address or CIDR network") from None
     memory = cfg.cache.memory
     if memory.max_object_bytes > memory.max_bytes:
         raise ConfigError(

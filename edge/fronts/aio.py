@@ -17,8 +17,16 @@ from multidict import CIMultiDict
 from edge.cache.flow import RequestFlow
 from edge.errors import EdgeError, RequestTooLarge
 from edge.fronts.interim import for_version
-from edge.fronts.plain import PlainAnswer, error_answer, internal_answer, log_failure
+from edge.fronts.plain import (
+    CLOSING_STATUSES,
+    PlainAnswer,
+    error_answer,
+    internal_answer,
+    log_failure,
+    plain_answer,
+)
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
+from edge.policy.keys import valid_host
 from edge.request_id import request_id_of
 
 log = logging.getLogger("edge.proxy")
@@ -47,6 +55,24 @@ def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
         has_body=request.body_exists,
         request_id=request_id_of(request.headers),
     )
+
+
+def _refused(request: web.BaseRequest) -> str | None:
+    """What the http1 front refuses in its head checks and aiohttp lets through, or None.
+
+    CONNECT (edge is not a tunnel, nor a forward proxy), the asterisk form for anything
+    but OPTIONS (RFC 9112 §3.2.4) and an invalid Host (RFC 9112 §3.2: 400).
+    """
+    if request.method == "CONNECT":
+        return "CONNECT is not supported\n"
+    if request.raw_path == "*" and request.method != "OPTIONS":
+        return "invalid request target\n"
+    hosts = request.headers.getall("Host", ())
+    if len(hosts) > 1:
+        return "a request needs exactly one Host\n"
+    if hosts and not valid_host(hosts[0].strip()):
+        return "invalid Host\n"
+    return None
 
 
 async def _request_body(request: web.BaseRequest, limit: int) -> AsyncIterator[bytes]:
@@ -99,6 +125,11 @@ class ProxyFront:
             return _plain(internal_answer(self.name, rid))
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        refusal = _refused(request)
+        if refusal is not None:
+            # the request's remaining bytes (a tunnel's, a body's) are not read: close after
+            rid = _request_id(request)
+            return _plain(plain_answer(400, refusal, self.name, "client-error", rid))
         if request.method == "PURGE" and self.purge is not None:
             return await self.purge(request)
         limit = self.max_body
@@ -232,6 +263,7 @@ def _request_id(request: web.BaseRequest) -> str:
 def _plain(answer: PlainAnswer) -> web.Response:
     headers = CIMultiDict(answer.headers)
     headers.popall("Content-Type", None)  # web.Response(text=...) sets it
-    if answer.status == 413:
-        headers["Connection"] = "close"
-    return web.Response(status=answer.status, text=answer.text, headers=headers)
+    response = web.Response(status=answer.status, text=answer.text, headers=headers)
+    if answer.status in CLOSING_STATUSES:
+        response.force_close()  # the rest of the request (an upload, a tunnel) is not read
+    return response

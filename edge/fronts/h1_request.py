@@ -10,6 +10,7 @@ from edge.errors import ClientRequestError
 from edge.fronts.h1_body import RequestBody
 from edge.fronts.plain import PlainAnswer, plain_answer
 from edge.models import FrozenHeaders, ProxyRequest
+from edge.policy.keys import valid_host
 from edge.request_id import HEADER as REQUEST_ID
 from edge.request_id import request_id_of
 
@@ -153,6 +154,8 @@ class ParsedRequest:
             # RFC 9112 §3.2: exactly one Host in HTTP/1.1
             return plain_answer(400, "a request needs exactly one Host\n", name, "client-error")
         self.host = hosts[0].decode("latin-1").strip() if hosts else local
+        if not valid_host(self.host):
+            return plain_answer(400, "invalid Host\n", name, "client-error")
         if self.plain:
             return None  # none of Content-Length, Transfer-Encoding, Expect
         length: int | None = None

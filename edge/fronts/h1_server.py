@@ -18,7 +18,7 @@ import logging
 
 from multidict import CIMultiDict
 
-from edge.cache.forwarding import Forwarding
+from edge.cache.forwarding import Forwarding, trusted_networks
 from edge.cache.hot import HotPath
 from edge.errors import EdgeError
 from edge.fronts.access import AccessLog
@@ -68,6 +68,8 @@ class H1Front:
                 via=cfg.proxy.via,
                 strip_tags=cfg.cache.strip_tag_headers,
                 targeted_field=cfg.cache.targeted_field,
+                trusted=trusted_networks(cfg.proxy.trusted_proxies),
+                strip_overrides=cfg.proxy.strip_override_headers,
             )
             self.hot = HotPath(
                 node.engine,

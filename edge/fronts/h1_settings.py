@@ -93,7 +93,7 @@ class H1Settings:
     """What the front enforces, from ``proxy.*`` (see ``config/edge.yaml``)."""
 
     name: str = "edge"
-    max_body: int = 1 << 30  # proxy.max_request_body: 413
+    max_body: int = 1 << 20  # proxy.max_request_body: 413
     request_line: int = 8192  # proxy.limits.request_line: 414
     header_bytes: int = 8192  # proxy.max_header_size: 431
     header_count: int = 100  # proxy.limits.header_count: 431

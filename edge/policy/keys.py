@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
+# RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [ ":" port ], uri-host an IP literal in brackets
+# or a reg-name of unreserved and sub-delims characters (percent-encoding is not accepted).
+_HOST_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::[0-9]{0,5})?")
+
+
+def valid_host(host: str) -> bool:
+    """Whether a Host field value is a valid authority (RFC 9112 §3.2: otherwise 400).
+
+    ``a@b`` (user info), ``a b``, ``a/b``, control characters and any byte outside
+    ASCII (a lone surrogate sequence arrives as such) are refused before the value
+    reaches the cache key, the origin or a log line.
+    """
+    return _HOST_RE.fullmatch(host) is not None
+
 
 @functools.lru_cache(maxsize=4096)
 def normalize_host(scheme: str, host: str) -> str:
-    """Lower-case the host and drop the scheme's default port (RFC 3986 §6.2.3)."""
+    """Lower-case the host, drop the scheme's default port (RFC 3986 §6.2.3) and a
+    trailing dot (``example.com.`` names the same host as ``example.com``)."""
     host = host.strip().lower()
     default = _DEFAULT_PORTS.get(scheme.lower())
-    if default is not None and host.endswith(":" + default):
-        head = host[: -len(default) - 1]
-        # "[::1]:80" → "[::1]"; a bare IPv6 literal without brackets has no port.
-        if head.endswith("]") or ":" not in head:
-            host = head
-    return host
+    port = ""
+    if not host.endswith("]"):
+        head, sep, tail = host.rpartition(":")
+        # a bare IPv6 literal without brackets has no port
+        if sep and tail.isdigit() and (head.endswith("]") or ":" not in head):
+            host, port = head, tail
+        elif sep and not tail and ":" not in head:
+            host = head  # "example.com:" has an empty port: the default
+    if port == default:
+        port = ""
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
+    return f"{host}:{port}" if port else host
 
 
 def primary_key(scheme: str, host: str, target: str, version: int = 0) -> str:

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from edge.cache.compress import Compression, Levels
 from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
-from edge.cache.forwarding import Forwarding, origin_host
+from edge.cache.forwarding import Forwarding, origin_host, trusted_networks
 from edge.cache.refresh import RefreshAhead
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
@@ -290,6 +290,8 @@ async def _assemble(
         via=cfg.proxy.via,
         strip_tags=cfg.cache.strip_tag_headers,
         targeted_field=cfg.cache.targeted_field,
+        trusted=trusted_networks(cfg.proxy.trusted_proxies),
+        strip_overrides=cfg.proxy.strip_override_headers,
     )
     if store is None:
         store = build_store(cfg.cache, clock)

@@ -53,6 +53,9 @@ def handler_kwargs(cfg: Config) -> dict[str, Any]:
         "max_line_size": cfg.proxy.max_header_size,
         "max_field_size": cfg.proxy.max_header_size,
         "auto_decompress": False,
+        # idle between requests, and before the first one: aiohttp arms it on connect and a
+        # partial head does not re-arm it, so it is also the slowest a head may arrive
+        "keepalive_timeout": cfg.proxy.timeouts.keepalive,
     }
 
 

@@ -60,12 +60,23 @@ async def test_forwarding_headers_are_added(edge: Any) -> None:
     )
     seen = {k.lower(): v for k, v in (await resp.json())["headers"].items()}
     assert seen["host"] == "shop.example:8443"  # the client's Host is kept by default
-    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    # the client is not a trusted proxy: its X-Forwarded-For is replaced, not appended to
+    assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == "shop.example:8443"
     assert seen["via"] == "1.1 edge"
     assert seen["cdn-loop"] == "edge"
     assert resp.headers["Via"] == "1.1 edge"
+
+
+async def test_trusted_proxies_keep_their_forwarded_for(make_edge: Any) -> None:
+    cfg = Config(proxy=ProxyConfig(trusted_proxies=("127.0.0.0/8",)))
+    edge = await make_edge(cfg)
+    headers = {"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+    resp = await edge.get("/echo", headers=headers)
+    seen = {k.lower(): v for k, v in (await resp.json())["headers"].items()}
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["forwarded"] == "for=203.0.113.9"
 
 
 async def test_origin_host_can_replace_client_host(make_edge: Any, origin: Any) -> None:
@@ -92,7 +103,8 @@ async def test_cdn_loop_naming_this_node_is_refused(edge: Any) -> None:
     assert await edge.origin_count("/echo") == 0
 
 
-async def test_upload_streams_to_origin_intact(edge: Any) -> None:
+async def test_upload_streams_to_origin_intact(make_edge: Any) -> None:
+    edge = await make_edge(Config(proxy=ProxyConfig(max_request_body=64 << 20)))
     size = 24 * 1024 * 1024
     digest = hashlib.sha256()
 
