@@ -15,8 +15,13 @@ a miss and is removed. A kill between rename and commit leaves an unnamed
 file that is never served (``diskcache.Cache.check(fix=True)`` reclaims it).
 
 Degrade, not fail: when the directory cannot be opened or a write fails with
-ENOSPC, EIO, EROFS or a permission error, the tier logs an ERROR, reports
-``degraded`` in :meth:`DiskTier.stats`, refuses puts and answers misses.
+ENOSPC, EIO, EROFS, ENOTDIR or a permission error, the tier logs an ERROR, reports
+``degraded`` in :meth:`DiskTier.stats`, refuses puts and answers misses. It is not
+sticky: at most every ``RECOVERY_INTERVAL`` seconds (on the node's clock) the next
+call probes the directory (a body file written, synced and placed as a put places
+one, then the diskcache reopened); when that works the tier serves again and says
+so in the log (a full disk that was cleaned, a volume remounted, a directory
+restored), without a restart.
 """
 
 from __future__ import annotations
@@ -43,8 +48,18 @@ log = logging.getLogger("edge.store")
 
 T = TypeVar("T")
 
-_FATAL_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+_FATAL_ERRNOS = {
+    errno.ENOSPC,
+    errno.EIO,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EDQUOT,
+    errno.ENOTDIR,  # the cache directory was replaced by a file
+}
 _SPOOL_MAX_AGE = 3600.0  # seconds; older spool files are leftovers of a crash
+RECOVERY_INTERVAL = 5.0  # seconds between two probes of a degraded disk tier
+_PROBE_BYTES = b"edge disk probe\n" * 256
 
 
 class DiskTier:
@@ -58,6 +73,9 @@ class DiskTier:
         self.max_variants = max_variants
         self.degraded = False
         self.degraded_reason = ""
+        self.recoveries = 0
+        self._next_probe = 0.0
+        self._probing = False
         self.evictions = 0
         self._clock = clock
         self._rows = 0
@@ -68,22 +86,25 @@ class DiskTier:
         self._cache: Any = None
         # Start-up only: opening SQLite blocks briefly, before serving begins.
         try:
-            os.makedirs(self.spool_dir, exist_ok=True)
-            self._sweep_spool()
-            self._cache = diskcache.Cache(
-                self.data_dir,
-                disk=EdgeDisk,
-                size_limit=max_bytes,
-                cull_limit=10,
-                eviction_policy="least-recently-used",
-                disk_min_file_size=1 << 20,  # index rows stay inside SQLite
-                statistics=0,
-                tag_index=0,
-            )
-            self._cache.disk.place = self._place_body
-            self._refresh()
+            self._open_cache_sync()
         except (OSError, sqlite3.Error) as exc:
             self._degrade(f"cannot open cache directory {directory!r}", exc)
+
+    def _open_cache_sync(self) -> None:
+        os.makedirs(self.spool_dir, exist_ok=True)
+        self._sweep_spool()
+        self._cache = diskcache.Cache(
+            self.data_dir,
+            disk=EdgeDisk,
+            size_limit=self.max_bytes,
+            cull_limit=10,
+            eviction_policy="least-recently-used",
+            disk_min_file_size=1 << 20,  # index rows stay inside SQLite
+            statistics=0,
+            tag_index=0,
+        )
+        self._cache.disk.place = self._place_body
+        self._refresh()
 
     @property
     def usable(self) -> bool:
@@ -103,6 +124,8 @@ class DiskTier:
 
     async def put(self, entry: Entry, body: SpooledBody) -> bool:
         try:
+            if self.degraded:
+                await self._recover_if_due()
             if not self.usable or entry.body_size > self.max_bytes:
                 return False
             return await self._run(self._put_sync, False, entry, body)
@@ -140,6 +163,7 @@ class DiskTier:
             "disk_evictions": self.evictions,
             "disk_degraded": self.degraded,
             "disk_degraded_reason": self.degraded_reason,
+            "disk_recoveries": self.recoveries,
         }
 
     async def close(self) -> None:
@@ -163,6 +187,8 @@ class DiskTier:
     # -- blocking work, always in a thread ------------------------------
 
     async def _run(self, fn: Callable[..., T], default: T, *args: Any) -> T:
+        if self.degraded:
+            await self._recover_if_due()
         if not self.usable:
             return default
         try:
@@ -371,8 +397,52 @@ class DiskTier:
     def _degrade(self, what: str, exc: BaseException) -> None:
         if not self.degraded:
             log.error("disk tier degraded to memory-only: %s: %s", what, exc)
+            self._next_probe = self._clock.now() + RECOVERY_INTERVAL
         self.degraded = True
         self.degraded_reason = f"{what}: {exc}"
+
+    # -- recovery -------------------------------------------------------
+
+    async def _recover_if_due(self) -> None:
+        """Probe a degraded tier when the interval is up (one probe at a time)."""
+        now = self._clock.now()
+        if self._probing or now < self._next_probe:
+            return
+        self._probing = True
+        self._next_probe = now + RECOVERY_INTERVAL
+        try:
+            await asyncio.to_thread(self._probe_sync)
+        except (OSError, sqlite3.Error) as exc:
+            self.degraded_reason = f"still failing: {exc}"
+            log.debug("disk tier still degraded: %s", exc)
+        else:
+            self.degraded = False
+            self.degraded_reason = ""
+            self.recoveries += 1
+            log.warning("disk tier recovered: %s serves again", self.directory)
+        finally:
+            self._probing = False
+
+    def _probe_sync(self) -> None:
+        """Write a body file the way a put does, then reopen the diskcache on the directory."""
+        os.makedirs(self.spool_dir, exist_ok=True)
+        os.makedirs(self.data_dir, exist_ok=True)
+        path = self._spool_bytes(_PROBE_BYTES)
+        dest = os.path.join(self.data_dir, f".probe-{os.getpid()}")
+        try:
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
+            self._place_body(path, dest, False)
+        finally:
+            _unlink(path)
+            _unlink(dest)
+        old, self._cache = self._cache, None
+        if old is not None:
+            try:
+                old.close()
+            except (OSError, sqlite3.Error):
+                pass  # its directory may be gone: a new one is opened below
+        self._open_cache_sync()
 
 
 def _unlink(path: str) -> None:

@@ -243,3 +243,44 @@ async def test_old_spool_leftovers_are_swept_at_start(tmp_path: Path) -> None:
     os.utime(fresh, (clock.now(), clock.now()))
     DiskTier(str(tmp_path), 1 << 20, clock)
     assert not old.exists() and fresh.exists()
+
+
+async def test_a_degraded_tier_recovers_when_its_directory_returns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache dir replaced by a file while serving, then restored: memory-only, then back."""
+    clock = FakeClock()
+    where = tmp_path / "cache"
+    tier = DiskTier(str(where), 1 << 20, clock)
+    assert await tier.put(make_entry("a", body=b"a"), spool(tier, b"a"))
+    moved = tmp_path / "moved"
+    where.rename(moved)
+    where.write_text("not a directory")
+    with caplog.at_level(logging.WARNING, logger="edge.store"):
+        assert not await tier.put(make_entry("b", body=b"b"), SpooledBody(1, data=b"b"))
+        assert tier.degraded and "degraded" in caplog.text
+        clock.advance(60)  # a probe while the file is still there: still degraded
+        assert await tier.variants("a") == []
+        assert tier.degraded and tier.stats()["disk_recoveries"] == 0
+        where.unlink()
+        moved.rename(where)  # the disk returns
+        clock.advance(60)
+        assert [e.key for e in await tier.variants("a")] == ["a"]  # the probe reopened it
+        assert not tier.degraded and tier.stats()["disk_recoveries"] == 1
+        assert "recovered" in caplog.text
+    assert await tier.put(make_entry("c", body=b"c"), spool(tier, b"c"))
+    assert tier.stats()["disk_degraded"] is False
+    await tier.close()
+
+
+async def test_a_degraded_tier_probes_at_most_every_interval(tmp_path: Path) -> None:
+    clock = FakeClock()
+    blocker = tmp_path / "cache"
+    blocker.write_text("x")
+    tier = DiskTier(str(blocker), 1 << 20, clock)
+    assert tier.degraded
+    blocker.unlink()
+    assert await tier.variants("k") == [] and tier.degraded  # not due yet: no probe
+    clock.advance(5)
+    assert await tier.variants("k") == [] and not tier.degraded
+    await tier.close()
