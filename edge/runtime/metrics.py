@@ -53,6 +53,10 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("refresh_ahead_freshened", "refresh_ahead_freshened", "Refreshes answered 304"),
     ("refresh_ahead_replaced", "refresh_ahead_replaced", "Refreshes that stored a new response"),
     ("refresh_ahead_failed", "refresh_ahead_failed", "Refreshes that failed or were not stored"),
+    ("warmed_stored", "warmed_stored", "Warming URLs whose response was stored"),
+    ("warmed_cached", "warmed_already_cached", "Warming URLs that were already cached"),
+    ("warmed_uncacheable", "warmed_uncacheable", "Warming URLs answered but not storable"),
+    ("warmed_failed", "warmed_failed", "Warming URLs that failed"),
 )
 
 

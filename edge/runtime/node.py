@@ -354,7 +354,7 @@ async def _assemble(
         max_part=cfg.cache.memory.max_object_bytes,
         refresh=RefreshAhead(cfg.cache.refresh_ahead.fraction, cfg.cache.refresh_ahead.min_hits),
     )
-    warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen))
+    warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen), stats=stats)
     stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first
     prefetcher = None
     if cfg.cache.prefetch.enabled:

@@ -36,6 +36,22 @@ class Stats:
     refresh_ahead_freshened: int = 0  # a 304 freshened the entry
     refresh_ahead_replaced: int = 0  # a new response replaced it
     refresh_ahead_failed: int = 0  # the origin failed or answered something not storable
+    # cache warming (edge.runtime.warm): URLs warmed, by how each ended
+    warmed_stored: int = 0
+    warmed_cached: int = 0  # already cached (a hit, or revalidated)
+    warmed_uncacheable: int = 0
+    warmed_failed: int = 0
+
+    def count_warmed(self, outcome: str) -> None:
+        match outcome:
+            case "stored":
+                self.warmed_stored += 1
+            case "cached":
+                self.warmed_cached += 1
+            case "uncacheable":
+                self.warmed_uncacheable += 1
+            case _:
+                self.warmed_failed += 1
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -33,6 +33,7 @@ from edge.clock import Clock
 from edge.errors import ClientRequestError, EdgeError
 from edge.models import BodySource, FileBody, ProxyRequest, ProxyResponse, StreamBody
 from edge.policy.keys import normalize_url
+from edge.runtime.stats import Stats
 
 log = logging.getLogger("edge.warm")
 
@@ -168,9 +169,12 @@ def job_targets(urls: Sequence[str], host: str | None, default_host: str) -> tup
 class Warmer:
     """The node's warming jobs."""
 
-    def __init__(self, handle: Handle, *, clock: Clock, default_host: str) -> None:
+    def __init__(
+        self, handle: Handle, *, clock: Clock, default_host: str, stats: Stats | None = None
+    ) -> None:
         self._handle = handle
         self._clock = clock
+        self._stats = stats  # the node's counters: /metrics counts warmed URLs by outcome
         self.default_host = default_host
         self._jobs: dict[str, WarmJob] = {}  # oldest first
         self._closed = False
@@ -261,6 +265,8 @@ class Warmer:
         for target in pending:  # shared: each target is taken by one worker
             outcome, reason = await self._fetch(job, target)
             job.count(target, outcome, reason)
+            if self._stats is not None:
+                self._stats.count_warmed(outcome)
 
     async def _fetch(self, job: WarmJob, target: str) -> tuple[Outcome, str]:
         fields = CIMultiDict(job.headers)

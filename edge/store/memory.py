@@ -73,6 +73,7 @@ class MemoryTier:
         self._objects: dict[str, dict[str, _Object]] = {}
         self._partial: set[str] = set()
         self._policy: EvictionPolicy[Slot] = make_policy(policy, max_bytes, self._evicted)
+        self.refused = 0  # objects the admission policy kept out (they stay on disk)
 
     # -- sync fast path -------------------------------------------------
 
@@ -133,6 +134,7 @@ class MemoryTier:
         if self._policy.insert((key, variant), charge):
             return True
         self.drop_variant(key, variant)  # refused by admission (wtinylfu): disk may keep it
+        self.refused += 1
         return False
 
     def update_sync(self, entry: Entry) -> bool:

@@ -143,6 +143,7 @@ class TieredStore:
             "memory_bytes": self.memory.used_bytes,
             "memory_max_bytes": self.memory.max_bytes,
             "memory_evictions": self.memory.evictions,
+            "memory_refused": self.memory.refused,
             "disk_enabled": self.disk is not None,
         }
         if self.disk is not None:

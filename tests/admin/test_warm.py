@@ -65,6 +65,15 @@ async def test_warm_stores_through_the_flow_and_counts_each_outcome(rig: Rig) ->
         assert is_hit(status), status
     again = await finished(rig, (await start(rig, urls=urls[:2]))["job"])
     assert (again["already_cached"], again["stored"]) == (2, 0)
+    async with rig.admin.get("/metrics", headers=rig.auth) as r:
+        scrape = await r.text()
+    for name, value in [
+        ("stored", 2),
+        ("already_cached", 2),
+        ("uncacheable", 1),
+        ("failed", 2),
+    ]:  # both jobs, counted by the node as each URL ends
+        assert f"edge_warmed_{name}_total {float(value)}" in scrape, name
 
 
 async def test_warm_accepts_extra_request_fields_for_a_variant(rig: Rig) -> None:

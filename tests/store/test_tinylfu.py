@@ -177,7 +177,9 @@ def test_the_memory_tier_defaults_to_wtinylfu_and_drops_a_refused_object() -> No
             if not tier.get_sync(entry.key):
                 tier.put_sync(entry, b"h" * 1000)
     cold = make_entry("cold", body=b"c" * 1000)
+    refused = tier.refused
     assert not tier.put_sync(cold, b"c" * 1000)  # refused: a one-hit object in a warm tier
+    assert tier.refused == refused + 1  # counted (/stats memory_refused, /metrics)
     assert not tier.holds_key("cold") and tier.get_sync("cold") == []
     assert tier.body_sync(cold) is None
     assert tier.used_bytes <= 20_000
