@@ -1,4 +1,12 @@
-"""``make demo``: the origin stub on :8081 and an edge on :8080 (admin :8090), until Ctrl-C."""
+"""``make demo``: the origin stub on :8081 and an edge on :8080 (admin :8090), until Ctrl-C.
+
+The two servers run in sessions of their own, so a Ctrl-C in the terminal
+reaches only this launcher, which then stops them in order (SIGTERM, by PID)
+and exits 0: ``make`` ends without an error. The banner prints the line that
+exports the admin token, so the README's admin examples work as written in
+another terminal. ``EDGE_DEMO_ORIGIN``, ``EDGE_DEMO_EDGE``, ``EDGE_DEMO_ADMIN``
+(host:port) and ``EDGE_DEMO_CACHE`` move it elsewhere (the README test does).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +17,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-ORIGIN = "127.0.0.1:8081"
-EDGE = "127.0.0.1:8080"
-ADMIN = "127.0.0.1:8090"
-CACHE_DIR = "./var/demo-cache"
+ORIGIN = os.environ.get("EDGE_DEMO_ORIGIN", "127.0.0.1:8081")
+EDGE = os.environ.get("EDGE_DEMO_EDGE", "127.0.0.1:8080")
+ADMIN = os.environ.get("EDGE_DEMO_ADMIN", "127.0.0.1:8090")
+CACHE_DIR = os.environ.get("EDGE_DEMO_CACHE", "./var/demo-cache")
+MAX_RUN = 7 * 86400.0  # the demo's loop is bounded too: a week
+
+
+class _Stop(Exception):
+    """SIGINT or SIGTERM reached the launcher."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise _Stop
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], seconds: float = 20.0) -> bool:
@@ -31,32 +49,67 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], seconds: float = 20.0) ->
     return False
 
 
+def _token(path: Path, seconds: float = 10.0) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except OSError:
+            text = ""
+        if text:
+            return text
+        time.sleep(0.1)
+    return ""
+
+
+def _start(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, start_new_session=True)
+
+
 def main() -> int:
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        origin = subprocess.Popen([py, "-m", "origin_stub", "--listen", ORIGIN])
+        origin = _start([py, "-m", "origin_stub", "--listen", ORIGIN])
         procs.append(origin)
         if not _wait_for(f"http://{ORIGIN}/__origin/stats", origin):
-            print("demo: the origin stub did not start (is port 8081 free?)", file=sys.stderr)
+            print(f"demo: the origin stub did not start (is {ORIGIN} free?)", file=sys.stderr)
             return 1
         edge_cmd = [py, "-m", "edge", "serve", "--listen", EDGE, "--origin", f"http://{ORIGIN}"]
         edge_cmd += ["--admin-listen", ADMIN, "--cache-dir", CACHE_DIR]
-        edge = subprocess.Popen(edge_cmd)
+        env_token = os.environ.get("EDGE_ADMIN_TOKEN")
+        edge = _start(edge_cmd)
         procs.append(edge)
         if not _wait_for(f"http://{ADMIN}/healthz", edge):
-            print("demo: the edge did not start (are ports 8080/8090 free?)", file=sys.stderr)
+            print(f"demo: the edge did not start (are {EDGE}, {ADMIN} free?)", file=sys.stderr)
             return 1
+        token_file = Path(CACHE_DIR, "admin-token")
+        token = env_token or _token(token_file)
+        bin_dir = Path(py).parent
         print(
-            BANNER.format(edge=EDGE, origin=ORIGIN, admin=ADMIN, token=f"{CACHE_DIR}/admin-token")
+            BANNER.format(
+                edge=EDGE,
+                origin=ORIGIN,
+                admin=ADMIN,
+                token=token,
+                token_file=token_file,
+                bin=bin_dir,
+            )
         )
         sys.stdout.flush()
-        while all(p.poll() is None for p in procs):
+        deadline = time.monotonic() + MAX_RUN
+        while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
             time.sleep(0.5)
+        if time.monotonic() >= deadline:
+            return 0
+        print("demo: a server exited; stopping", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except _Stop:
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the stop
         for p in reversed(procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -65,14 +118,19 @@ def main() -> int:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
         print("demo: stopped", file=sys.stderr)
 
 
 BANNER = """
 edge demo is running.
   edge (proxy)   http://{edge}/        -> origin stub http://{origin}/
-  edge admin     http://{admin}/healthz  (token in {token})
+  edge admin     http://{admin}/healthz  (token in {token_file})
   dashboard      http://{admin}/  (in a browser; it asks for that token)
+
+In another terminal, for the README's examples (edge on PATH, and the admin token):
+  export PATH="{bin}:$PATH"
+  export EDGE_ADMIN_TOKEN={token}
 
 Try:
   # twice: a miss, then a hit
@@ -85,9 +143,8 @@ Try:
   curl -si -H 'Range: bytes=0-99' http://{edge}/big/1MiB | head -5
   # never stored
   curl -si http://{edge}/private | grep -i cache-status
-  # purge everything under /static/ through the admin API
-  curl -s -H "Authorization: Bearer $(cat {token})" -d '{{"prefixes": ["/static/"]}}' \\
-       http://{admin}/purge
+  # purge everything under /static/
+  edge purge --admin http://{admin} --prefix /static/
 
 Ctrl-C stops both.
 """

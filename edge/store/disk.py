@@ -157,6 +157,7 @@ class DiskTier:
 
     def stats(self) -> dict[str, StatValue]:
         return {
+            "disk_objects": self._rows,  # every stored entry (memory holds copies of some)
             "disk_rows": self._rows,
             "disk_bytes": self._volume,
             "disk_max_bytes": self.max_bytes,
