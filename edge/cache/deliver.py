@@ -132,9 +132,9 @@ class Delivery:
                 assert_never(source)
 
     # -- the three sources --------------------------------------------------
-    def _from_store(self, facts: RequestFacts, src: FromStore, out: Outcome) -> ProxyResponse:
-        entry, body = src.entry, src.body
-        age, ttl = age_and_ttl(entry, src.now)
+    def _stored_status(self, entry: Entry, now: float, out: Outcome) -> tuple[float, str]:
+        """The stored entry's age now and the Cache-Status of an answer made from it."""
+        age, ttl = age_and_ttl(entry, now)
         status_value = cache_status(
             self._name,
             hit=out.hit,
@@ -144,6 +144,11 @@ class Delivery:
             stored=out.stored,
             detail=out.detail,
         )
+        return age, status_value
+
+    def _from_store(self, facts: RequestFacts, src: FromStore, out: Outcome) -> ProxyResponse:
+        entry, body = src.entry, src.body
+        age, status_value = self._stored_status(entry, src.now, out)
         cond = evaluate_conditionals(facts, entry)
         if cond is not ConditionalResult.NONE:
             if body is not None:
@@ -261,16 +266,7 @@ class Delivery:
 
     def _from_parts(self, facts: RequestFacts, src: FromParts, out: Outcome) -> ProxyResponse:
         entry, body = src.entry, src.body
-        age, ttl = age_and_ttl(entry, src.now)
-        status_value = cache_status(
-            self._name,
-            hit=out.hit,
-            fwd=out.fwd,
-            fwd_status=out.fwd_status,
-            ttl=ttl,
-            stored=out.stored,
-            detail=out.detail,
-        )
+        age, status_value = self._stored_status(entry, src.now, out)
         cond = evaluate_conditionals(facts, entry)
         if cond is not ConditionalResult.NONE or src.first is None:
             if body is not None:
