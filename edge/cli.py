@@ -23,10 +23,10 @@ from edge import cli_warm
 from edge.config import Config
 from edge.config.load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
+from edge.runtime.admin_token import TOKEN_ENV
 
 DEFAULT_ADMIN = "http://127.0.0.1:8090"
 DEFAULT_CACHE_DIR = "./var/cache"
-TOKEN_ENV = "EDGE_ADMIN_TOKEN"
 TOKEN_FILE = "admin-token"  # inside the cache dir; written by the node when no token is set
 ADMIN_TIMEOUT = 30.0  # seconds; a cluster-wide purge waits for every node
 

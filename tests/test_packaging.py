@@ -24,9 +24,10 @@ import pytest
 import yaml
 
 from edge.config import AdminConfig, CacheConfig, Config
-from edge.config.load import load_config, token_problem
+from edge.config.checks import token_problem
+from edge.config.load import load_config
 from edge.errors import ConfigError
-from edge.runtime.node import resolve_admin_token
+from edge.runtime.admin_token import resolve_admin_token
 from edge.runtime.notify import sd_notify
 from edge.web.auth import admin_token_is_generated
 from tests.support.processes import free_port

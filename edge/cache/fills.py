@@ -19,17 +19,16 @@ The outcome types and :class:`Fill` live in :mod:`edge.cache.outcomes`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import tempfile
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 
-import msgspec
 from multidict import CIMultiDict
 
+from edge.cache.asking import OriginAsk
 from edge.cache.compress import Compression
 from edge.cache.forwarding import Forwarding
+from edge.cache.hit_for_miss import HitForMiss
+from edge.cache.intake import Body, Intake, hint_sink
 from edge.cache.outcomes import (
     Fill,
     Freshened,
@@ -41,15 +40,13 @@ from edge.cache.outcomes import (
     fail,
     stored_of,
 )
-from edge.cache.spool import Spool
 from edge.clock import Clock
-from edge.errors import EdgeError, UpstreamBodyError, UpstreamError
+from edge.errors import EdgeError, UpstreamBodyError
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import InterimSink, OriginResponse, Upstream
-from edge.policy.decide import conditional_headers, decide_store, freshen, make_entry, matches_304
-from edge.policy.fill import CLIENT_ONLY_FIELDS, decide_fill, joins_running_fill
+from edge.policy.decide import conditional_headers, decide_store, freshen, matches_304
+from edge.policy.fill import CLIENT_ONLY_FIELDS, joins_running_fill
 from edge.policy.headers import AnyHeaders
-from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
 from edge.policy.vary import entry_variant
@@ -62,15 +59,6 @@ log = logging.getLogger("edge.fetch")
 
 #: Told of each response a fill stores: (request, status, fields, Link values of its 103s).
 StoredHook = Callable[[ProxyRequest, int, CIMultiDict[str], list[str]], object]
-_MAX_HINTS = 64  # Link field values kept from one fill's 103 responses
-
-_HFM_MAX = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Body:
-    stored: Stored
-    response: OriginResponse
 
 
 def _outcome_name(future: asyncio.Future[Shared]) -> str:
@@ -98,20 +86,26 @@ class Fills:
         max_background: int,
         compression: Compression | None = None,
     ) -> None:
-        self._origin = origin
         self._fwd = forwarding
         self._store = store
         self._clock = clock
         self._opts = opts
         self._stats = stats
-        self._spool_dir = spool_dir
-        self._mem_limit = mem_limit
-        self._hfm_ttl = hit_for_miss
         self._max_background = max_background
-        self._compression = compression  # None: bodies are stored as the origin sent them
+        self._ask = OriginAsk(origin, clock, stats)
+        self._hfm = HitForMiss(clock, hit_for_miss)
+        # what a fill does with the response: store it (spooled) or pass it on
+        self._intake = Intake(
+            store=store,
+            opts=opts,
+            stats=stats,
+            spool_dir=spool_dir,
+            mem_limit=mem_limit,
+            hit_for_miss=self._hfm,
+            compression=compression,  # None: bodies are stored as the origin sent them
+        )
         self.on_stored: StoredHook | None = None  # preload prefetch (edge.runtime.prefetch)
         self._fills: dict[str, Fill] = {}
-        self._hfm: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._background = 0
 
@@ -137,7 +131,7 @@ class Fills:
         starts the fill; a request that joins one gets none.
         """
         slot = key if variant is None else f"{key}\x00{variant}"
-        shareable = not facts.authorization and not self._is_hit_for_miss(key)
+        shareable = not facts.authorization and not self._hfm.holds(key)
         if shareable and joins_running_fill(facts):
             fill = self._fills.get(slot)
             if fill is not None and fill.pending:
@@ -185,11 +179,11 @@ class Fills:
         decision = decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url)
         if not decision.store:
             return None
-        result = self._classify(key, req, facts, resp, request_time, response_time)
+        result = self._intake.classify(key, req, facts, resp, request_time, response_time)
         if isinstance(result, PassThrough):
             return None
         task = asyncio.get_running_loop().create_task(
-            self._spool_body(result.stored, result.response)
+            self._intake.spool_body(result.stored, result.response)
         )
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -256,27 +250,9 @@ class Fills:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    # -- hit-for-miss -------------------------------------------------------
     def hit_for_miss(self, key: str) -> bool:
         """``key``'s last answer could not be shared, within ``cache.hit_for_miss``."""
-        return bool(self._hfm) and self._is_hit_for_miss(key)
-
-    def _is_hit_for_miss(self, key: str) -> bool:
-        until = self._hfm.get(key)
-        if until is None:
-            return False
-        if until > self._clock.monotonic():
-            return True
-        del self._hfm[key]
-        return False
-
-    def _mark_hit_for_miss(self, key: str) -> None:
-        now = self._clock.monotonic()
-        if len(self._hfm) >= _HFM_MAX:
-            self._hfm = {k: t for k, t in self._hfm.items() if t > now}
-            if len(self._hfm) >= _HFM_MAX:
-                self._hfm.clear()
-        self._hfm[key] = now + self._hfm_ttl
+        return bool(self._hfm) and self._hfm.holds(key)
 
     # -- the fill itself ------------------------------------------------------
     async def _run(
@@ -300,10 +276,10 @@ class Fills:
                 case Freshened():
                     fill.shared.set_result(result)
                     fill.own.set_result(result)
-                case _Body():
+                case Body():
                     fill.shared.set_result(result.stored)
                     fill.own.set_result(result.stored)
-                    await self._spool_body(result.stored, result.response)
+                    await self._intake.spool_body(result.stored, result.response)
         except EdgeError as exc:
             fail(fill, exc)
         except Exception as exc:
@@ -327,7 +303,7 @@ class Fills:
         facts: RequestFacts,
         stale: Entry | None,
         interim: InterimSink | None = None,
-    ) -> _Body | Freshened | PassThrough:
+    ) -> Body | Freshened | PassThrough:
         headers = self._fwd.upstream(req)
         for name in CLIENT_ONLY_FIELDS:
             headers.popall(name, None)
@@ -336,8 +312,10 @@ class Fills:
                 headers[name] = value
         hints: list[str] = []
         if self.on_stored is not None:
-            interim = _hint_sink(interim, hints)
-        resp, request_time, response_time = await self._send(key, req, headers, interim)
+            interim = hint_sink(interim, hints)
+        resp, request_time, response_time = await self._ask.timed(
+            "GET", req.target, headers, key, interim
+        )
         if stale is not None and resp.status == 304:
             if matches_304(stale, resp.headers):
                 resp.close()
@@ -355,123 +333,10 @@ class Fills:
             resp.close()
             for name, _ in conditional_headers(stale):
                 headers.popall(name, None)
-            resp, request_time, response_time = await self._send(key, req, headers, interim)
-        result = self._classify(key, req, facts, resp, request_time, response_time)
-        if self.on_stored is not None and isinstance(result, _Body):
+            resp, request_time, response_time = await self._ask.timed(
+                "GET", req.target, headers, key, interim
+            )
+        result = self._intake.classify(key, req, facts, resp, request_time, response_time)
+        if self.on_stored is not None and isinstance(result, Body):
             self.on_stored(req, resp.status, resp.headers, hints)
         return result
-
-    async def _send(
-        self,
-        key: str,
-        req: ProxyRequest,
-        headers: CIMultiDict[str],
-        interim: InterimSink | None = None,
-    ) -> tuple[OriginResponse, float, float]:
-        self._stats.origin_requests += 1
-        request_time = self._clock.now()
-        try:
-            resp = await self._origin.fetch(
-                "GET", req.target, headers, key=url_of_key(key), on_interim=interim
-            )
-        except UpstreamError:
-            self._stats.origin_errors += 1
-            raise
-        if resp.status >= 500:
-            self._stats.origin_errors += 1
-        return resp, request_time, self._clock.now()
-
-    def _classify(
-        self,
-        key: str,
-        req: ProxyRequest,
-        facts: RequestFacts,
-        resp: OriginResponse,
-        request_time: float,
-        response_time: float,
-    ) -> _Body | PassThrough:
-        spool_dir = self._spool_dir()
-        decision = decide_fill(
-            decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url),
-            status=resp.status,
-            content_length=resp.content_length,
-            request_no_store=facts.cc.no_store,
-            memory_limit=self._mem_limit,
-            spool_available=spool_dir is not None,
-        )
-        if not decision.store:
-            if decision.hit_for_miss:
-                self._mark_hit_for_miss(key)
-            return PassThrough(resp, decision.detail)
-        entry = make_entry(
-            key=key,
-            url=req.url,
-            req_headers=CIMultiDict(req.headers),
-            method="GET",
-            status=resp.status,
-            reason=resp.reason,
-            resp_headers=resp.headers,
-            request_time=request_time,
-            response_time=response_time,
-            body_size=resp.content_length or 0,
-            opts=self._opts,
-            stored_at=response_time,
-        )
-        headers = resp.headers
-        if self._compression is not None:  # the variant of the coding this client selects
-            coded = self._compression.negotiate(entry, headers, req.headers, resp.content_length)
-            if coded is not None:
-                entry, headers = coded
-        # Without a disk tier, a chunked body that outgrows memory still needs a spool
-        # file to reach its readers; it is then not stored (nothing would hold it).
-        spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir or tempfile.gettempdir())
-        stored = Stored(entry, resp.status, resp.reason, headers, spool, decision.detail)
-        return _Body(stored, resp)
-
-    async def _spool_body(self, stored: Stored, resp: OriginResponse) -> None:
-        spool, entry = stored.spool, stored.entry
-        counted = [0, 0]  # a coded body: the identity bytes read, the coded bytes written
-        try:  # the writer's hold is kept until the commit is done: readers may still join
-            try:
-                async with contextlib.aclosing(self._body_of(resp, entry, counted)) as chunks:
-                    async for chunk in chunks:
-                        await spool.write(chunk)
-                await spool.finish()
-            except EdgeError as exc:
-                spool.fail(exc)
-                log.warning("not stored, body incomplete: %s: %s", entry.url, exc.message)
-                return
-            except BaseException:
-                spool.fail(UpstreamBodyError("fill cancelled"))
-                raise
-            body = spool.take_body()
-            if entry.coding:
-                entry = msgspec.structs.replace(entry, body_size=body.size, source_size=counted[0])
-            else:
-                entry = msgspec.structs.replace(entry, body_size=body.size)
-            if await self._store.put(entry, body):
-                self._stats.stored += 1
-        finally:
-            spool.release()
-
-    def _body_of(
-        self, resp: OriginResponse, entry: Entry, counted: list[int]
-    ) -> AsyncGenerator[bytes, None]:
-        """The origin's body as the entry stores it: coded here when its coding says so."""
-        if not entry.coding or self._compression is None:
-            return resp.chunks()
-        return self._compression.encode(resp.chunks(), entry.coding, counted)
-
-
-def _hint_sink(interim: InterimSink | None, hints: list[str]) -> InterimSink:
-    """``interim``, also keeping the Link values of 103 Early Hints (RFC 8297)."""
-
-    def sink(status: int, fields: list[tuple[str, str]]) -> None:
-        if status == 103:
-            for name, value in fields:
-                if name.lower() == "link" and len(hints) < _MAX_HINTS:
-                    hints.append(value)
-        if interim is not None:
-            interim(status, fields)
-
-    return sink

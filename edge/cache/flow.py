@@ -20,20 +20,20 @@ types: it takes a :class:`ProxyRequest` and a body stream and returns a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import assert_never
 
 import msgspec
-from multidict import CIMultiDict
 
-from edge.cache.deliver import Delivery, FromOrigin, FromSpool, FromStore, Outcome
+from edge.cache.asking import OriginAsk
+from edge.cache.deliver import Delivery, FromSpool, FromStore, Outcome
 from edge.cache.fills import Fills
 from edge.cache.forwarding import Forwarding
-from edge.cache.head import HeadThrough, Refreshed
-from edge.cache.outcomes import Fill, Freshened, PassThrough, Stored, Uncacheable, outcome_of
+from edge.cache.head import HeadThrough
+from edge.cache.misses import GroupInvalidator, KeyFunction, OriginSteps
+from edge.cache.outcomes import Fill, Stored
 from edge.cache.partial import PartialContent, forwards_range
 from edge.cache.refresh import RefreshAhead
-from edge.cache.stale_log import StaleLog
 from edge.cache.states import (
     Ask,
     AwaitFill,
@@ -54,25 +54,21 @@ from edge.cache.states import (
     Step,
 )
 from edge.clock import Clock
-from edge.errors import OnlyIfCachedMiss, UpstreamError
+from edge.errors import OnlyIfCachedMiss
 from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse
-from edge.origin.client import InterimSink, OriginResponse, Upstream
+from edge.origin.client import InterimSink, Upstream
 from edge.policy.decide import LookupAction, decide_lookup
-from edge.policy.fill import group_invalidation_applies, head_miss_passes, serves_stale_on, unsafe
-from edge.policy.invalidate import invalidation_urls
-from edge.policy.keys import normalize_url, primary_key, url_of_key
+from edge.policy.fill import head_miss_passes
+from edge.policy.keys import primary_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import analyze_request
-from edge.policy.tags import group_invalidations
-from edge.policy.vary import entry_variant, select_variant
+from edge.policy.vary import select_variant
 from edge.request_id import HEADER as REQUEST_ID
 from edge.runtime.stats import Stats
 from edge.runtime.topkeys import TopKeys
 from edge.store.base import HitShortcut, Store
 
 VersionLookup = Callable[[str], int]
-KeyFunction = Callable[[str, str, str], str]
-GroupInvalidator = Callable[..., Awaitable[int]]
 CacheReady = Callable[[], bool]
 
 
@@ -112,13 +108,25 @@ class RequestFlow:
         self.key_for = key_for
         # False while a clustered node has not caught up on purges: it must not serve its cache
         self.cache_ready = cache_ready
-        # RFC 9875 Cache-Group-Invalidation, applied by the invalidator
-        self._invalidate_groups = invalidate_groups
         self._grace = opts.stale_on_error  # RFC 9111 §4.2.4, cache.serve_stale_on_error
-        self._head = HeadThrough(
-            origin=origin, forwarding=forwarding, store=store, clock=clock, opts=opts, stats=stats
+        self._origin = OriginSteps(
+            ask=OriginAsk(origin, clock, stats),
+            forwarding=forwarding,
+            store=store,
+            clock=clock,
+            stats=stats,
+            fills=fills,
+            head=HeadThrough(
+                origin=origin,
+                forwarding=forwarding,
+                store=store,
+                clock=clock,
+                opts=opts,
+                stats=stats,
+            ),
+            key_for=key_for,
+            invalidate_groups=invalidate_groups,
         )
-        self._stale_logged = StaleLog(clock)
         self.top = TopKeys()  # the URLs answered from the cache most (the dashboard's top keys)
         # refresh-ahead of popular entries near expiry (edge.cache.refresh); fraction 0: off
         self.refresh = refresh if refresh is not None else RefreshAhead(0.0, 1)
@@ -168,22 +176,22 @@ class RequestFlow:
                 case ServeStale():
                     step = self._serve_stale(step)
                 case Fetch():
-                    step = await self._fetch(step)
+                    step = await self._origin.fetch(step)
                 case AwaitFill():
                     await step.finished.wait()
                     step = Lookup(step.ask)
                 case HeadRefresh():
-                    step = await self._head_refresh(step)
+                    step = await self._origin.head_refresh(step)
                 case StaleOnError():
-                    step = self._stale_on_error(step)
+                    step = self._origin.stale_on_error(step)
                 case ServePart():
                     step = await self._partial.serve(step)
                 case FetchPart():
                     step = await self._partial.fetch(step)
                 case Pass():
-                    step = await self._pass(step)
+                    step = await self._origin.pass_through(step)
                 case Forward():
-                    step = await self._forward(step)
+                    step = await self._origin.forward(step)
                 case Done():
                     return step.response
                 case _:
@@ -354,149 +362,6 @@ class RequestFlow:
         stats.bytes_from_cache += entry.body_size
         if entry.coding:  # edge compression: what the identity body would have been
             stats.compression_saved_bytes += entry.source_size - entry.body_size
-
-    async def _fetch(self, step: Fetch) -> Step:
-        ask, decision, stale = step.ask, step.decision, step.stale
-        fill, collapsed = self.fills.join_or_start(
-            ask.key, ask.req, ask.facts, stale, interim=ask.interim
-        )
-        try:
-            result = await outcome_of(fill, collapsed)
-            if collapsed and isinstance(result, Stored | Freshened):
-                want = entry_variant(result.entry, ask.req.headers)
-                if result.entry.variant != want:
-                    # the response varies and this request selects another variant: it
-                    # needs its own fill (collapsing with others that want the same one)
-                    fill, collapsed = self.fills.join_or_start(
-                        ask.key, ask.req, ask.facts, stale, variant=want, interim=ask.interim
-                    )
-                    result = await outcome_of(fill, collapsed)
-        except UpstreamError:
-            if stale is not None and decision.stale_if_error:
-                return StaleOnError(ask, stale, decision, None)
-            raise
-        fwd = decision.fwd or "uri-miss"
-        match result:
-            case Stored():
-                if stale is not None and decision.stale_if_error and serves_stale_on(result.status):
-                    return StaleOnError(ask, stale, decision, result.status)
-                detail = result.detail if result.detail != "stored" else None
-                outcome = Outcome(
-                    fwd=fwd,
-                    fwd_status=result.status,
-                    stored=True,
-                    collapsed=collapsed,
-                    detail=detail,
-                )
-                source = FromSpool(
-                    result.entry, result.status, result.reason, result.headers, result.spool
-                )
-                return Deliver(ask, source, outcome)
-            case Freshened():
-                outcome = Outcome(
-                    fwd=decision.fwd or "stale", fwd_status=304, detail=decision.detail
-                )
-                return Serve(ask, result.entry, outcome, decision)
-            case PassThrough():
-                resp = result.response
-                if stale is not None and decision.stale_if_error and serves_stale_on(resp.status):
-                    resp.close()
-                    return StaleOnError(ask, stale, decision, resp.status)
-                outcome = Outcome(fwd=decision.fwd, detail=result.detail or None)
-                return Deliver(ask, FromOrigin(resp, preconditions_sent=False), outcome)
-            case Uncacheable():  # a follower: this response was not for sharing
-                if stale is not None and decision.stale_if_error and serves_stale_on(result.status):
-                    return StaleOnError(ask, stale, decision, result.status)
-                return Pass(ask, fwd, "uncacheable")
-            case _:
-                assert_never(result)
-
-    async def _head_refresh(self, step: HeadRefresh) -> Step:
-        ask, entry, decision = step.ask, step.entry, step.decision
-        try:
-            result = await self._head.refresh(ask.key, ask.req, entry)
-        except UpstreamError:
-            if decision.stale_if_error:
-                return StaleOnError(ask, entry, decision, None)
-            raise
-        if isinstance(result, Refreshed):
-            fwd = decision.fwd or "stale"
-            outcome = Outcome(fwd=fwd, fwd_status=result.status, detail=decision.detail)
-            return Serve(ask, result.entry, outcome, decision)
-        resp = result.response
-        if decision.stale_if_error and serves_stale_on(resp.status):
-            resp.close()
-            return StaleOnError(ask, entry, decision, resp.status)
-        outcome = Outcome(fwd=decision.fwd, detail=decision.detail)
-        return Deliver(ask, FromOrigin(resp, preconditions_sent=False), outcome)
-
-    def _stale_on_error(self, step: StaleOnError) -> Step:
-        self.stats.stale += 1
-        self._stale_logged.note(step.entry.url, step.status)
-        outcome = Outcome(fwd="stale", fwd_status=step.status, detail="stale-if-error")
-        return Serve(step.ask, step.entry, outcome, step.decision)
-
-    async def _pass(self, step: Pass) -> Step:
-        ask = step.ask
-        resp = await self._send(ask)
-        outcome = Outcome(fwd=step.fwd, detail=step.detail)
-        return Deliver(ask, FromOrigin(resp, preconditions_sent=True), outcome)
-
-    async def _forward(self, step: Forward) -> Step:
-        ask = step.ask
-        self.stats.passes += 1
-        request_time = self.clock.now()
-        resp = await self._send(ask)
-        if unsafe(ask.req.method):
-            await self.invalidate_after(ask.req, resp.status, resp.headers)
-        if ask.req.method == "POST":  # RFC 9110 §9.3.3: it may answer later GETs
-            stored = self.fills.adopt(
-                ask.key, ask.req, ask.facts, resp, request_time, self.clock.now()
-            )
-            if stored is not None:
-                outcome = Outcome(fwd="method", fwd_status=stored.status, stored=True)
-                source = FromSpool(
-                    stored.entry, stored.status, stored.reason, stored.headers, stored.spool
-                )
-                answered = msgspec.structs.replace(ask, facts=ask.facts.answered_upstream())
-                return Deliver(answered, source, outcome)
-        outcome = Outcome(fwd="method")
-        return Deliver(ask, FromOrigin(resp, preconditions_sent=True), outcome)
-
-    async def _send(self, ask: Ask) -> OriginResponse:
-        req = ask.req
-        self.stats.origin_requests += 1
-        try:
-            return await self.origin.fetch(
-                req.method,
-                req.target,
-                self.fwd.upstream(req),
-                ask.body,
-                key=url_of_key(ask.key),
-                on_interim=ask.interim,
-            )
-        except UpstreamError:
-            self.stats.origin_errors += 1
-            raise
-
-    # -- invalidation after unsafe methods -----------------------------------------
-    async def invalidate_after(
-        self, req: ProxyRequest, status: int, headers: CIMultiDict[str]
-    ) -> int:
-        urls = invalidation_urls(
-            method=req.method, status=status, request_url=req.url, resp_headers=headers
-        )
-        removed = 0
-        for url in urls:
-            scheme, host, target = normalize_url(url, req.scheme, req.host)
-            removed += await self.store.remove(self.key_for(scheme, host, target))
-        if self._invalidate_groups is not None and group_invalidation_applies(req.method, status):
-            groups = group_invalidations(headers)
-            if groups:
-                origin = f"{req.scheme}://{req.host}"
-                removed += await self._invalidate_groups(groups, origin=origin)
-        self.stats.invalidations += removed
-        return removed
 
 
 def cache_key_function(version_for: VersionLookup) -> KeyFunction:

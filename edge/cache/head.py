@@ -14,17 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from multidict import CIMultiDict
 
+from edge.cache.asking import OriginAsk
 from edge.cache.fills import PassThrough
 from edge.cache.forwarding import Forwarding
 from edge.clock import Clock
-from edge.errors import UpstreamError
 from edge.models import Entry, ProxyRequest
-from edge.origin.client import OriginResponse, Upstream
+from edge.origin.client import Upstream
 from edge.policy.entries import conditional_headers, freshen, head_updates, matches_304
 from edge.policy.fill import CLIENT_ONLY_FIELDS
-from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.runtime.stats import Stats
 from edge.store.base import Store
@@ -51,7 +49,7 @@ class HeadThrough:
         opts: PolicyOptions,
         stats: Stats,
     ) -> None:
-        self._origin = origin
+        self._ask = OriginAsk(origin, clock, stats)
         self._fwd = forwarding
         self._store = store
         self._clock = clock
@@ -71,12 +69,14 @@ class HeadThrough:
         validators = conditional_headers(entry)
         for name, value in validators:
             headers[name] = value
-        resp, request_time, response_time = await self._send(key, req, headers)
+        resp, request_time, response_time = await self._ask.timed("HEAD", req.target, headers, key)
         if resp.status == 304 and not matches_304(entry, resp.headers):
             resp.close()  # §4.3.4: it matches nothing stored; ask again, unconditionally
             for name, _ in validators:
                 headers.popall(name, None)
-            resp, request_time, response_time = await self._send(key, req, headers)
+            resp, request_time, response_time = await self._ask.timed(
+                "HEAD", req.target, headers, key
+            )
         if resp.status == 200 and not head_updates(entry, resp.headers):
             await self._store.update(msgspec.structs.replace(entry, invalidated=True))
             return PassThrough(resp, "head")
@@ -93,17 +93,3 @@ class HeadThrough:
         await self._store.update(fresh)
         self._stats.revalidated += 1
         return Refreshed(fresh, resp.status)
-
-    async def _send(
-        self, key: str, req: ProxyRequest, headers: CIMultiDict[str]
-    ) -> tuple[OriginResponse, float, float]:
-        self._stats.origin_requests += 1
-        request_time = self._clock.now()
-        try:
-            resp = await self._origin.fetch("HEAD", req.target, headers, key=url_of_key(key))
-        except UpstreamError:
-            self._stats.origin_errors += 1
-            raise
-        if resp.status >= 500:
-            self._stats.origin_errors += 1
-        return resp, request_time, self._clock.now()

@@ -30,17 +30,17 @@ import os
 import msgspec
 from multidict import CIMultiDict
 
+from edge.cache.asking import OriginAsk
 from edge.cache.deliver import FromOrigin, FromParts, FromSpool, FromStore, Outcome
 from edge.cache.fills import Fills
 from edge.cache.forwarding import Forwarding
 from edge.cache.states import Ask, Deliver, Fetch, FetchPart, Pass, ServePart, Step
 from edge.clock import Clock
-from edge.errors import OnlyIfCachedMiss, UpstreamError
+from edge.errors import OnlyIfCachedMiss
 from edge.models import BodySource, BytesBody, Entry, FileBody
 from edge.origin.client import OriginResponse, Upstream
 from edge.policy.decide import LookupAction, LookupDecision, decide_store, make_entry
 from edge.policy.fill import CLIENT_ONLY_FIELDS
-from edge.policy.keys import url_of_key
 from edge.policy.options import PolicyOptions
 from edge.policy.partial import (
     MAX_PARTS,
@@ -114,7 +114,7 @@ class PartialContent:
         fills: Fills,
         max_part: int,
     ) -> None:
-        self._origin = origin
+        self._ask = OriginAsk(origin, clock, stats)
         self._fwd = forwarding
         self._store = store
         self._shortcut = shortcut
@@ -182,7 +182,9 @@ class PartialContent:
             headers["Range"] = facts.range
             if facts.if_range is not None:
                 headers["If-Range"] = facts.if_range
-        resp, request_time, response_time = await self._send(ask, headers)
+        resp, request_time, response_time = await self._ask.timed(
+            "GET", ask.req.target, headers, ask.key, ask.interim
+        )
         fwd = decision.fwd or "uri-miss"
         if resp.status == 206:
             stored = await self._store_part(ask, part, resp, request_time, response_time)
@@ -216,22 +218,6 @@ class PartialContent:
                 )
                 return Deliver(ask, spooled, Outcome(fwd=fwd, fwd_status=200, stored=True))
         return Deliver(ask, FromOrigin(resp, preconditions_sent=False), Outcome(fwd=fwd))
-
-    async def _send(
-        self, ask: Ask, headers: CIMultiDict[str]
-    ) -> tuple[OriginResponse, float, float]:
-        self._stats.origin_requests += 1
-        request_time = self._clock.now()
-        try:
-            resp = await self._origin.fetch(
-                "GET", ask.req.target, headers, key=url_of_key(ask.key), on_interim=ask.interim
-            )
-        except UpstreamError:
-            self._stats.origin_errors += 1
-            raise
-        if resp.status >= 500:
-            self._stats.origin_errors += 1
-        return resp, request_time, self._clock.now()
 
     # -- storing and combining --------------------------------------------------------
     async def _store_part(

@@ -26,8 +26,9 @@ from edge.fronts.h1_server import H1Front
 from edge.fronts.h1_settings import H1Settings
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
+from edge.runtime.admin_token import resolve_admin_token
 from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
-from edge.runtime.node import Node, open_node, resolve_admin_token
+from edge.runtime.node import Node, open_node
 from edge.runtime.notify import sd_notify
 from edge.runtime.reload import (
     SOURCE_ENV,

@@ -27,11 +27,9 @@ restored), without a restart.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import sqlite3
-import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -41,6 +39,13 @@ import msgspec
 from edge.clock import Clock
 from edge.models import Entry, FileBody
 from edge.store.base import SpooledBody, StatValue
+from edge.store.disk_files import (
+    FATAL_ERRNOS,
+    probe_directory,
+    spool_bytes,
+    sweep_spool,
+    unlink_quietly,
+)
 from edge.store.disk_format import EdgeDisk, Record, Row, index_key, variant_key
 from edge.store.memory import same_body
 
@@ -48,18 +53,7 @@ log = logging.getLogger("edge.store")
 
 T = TypeVar("T")
 
-_FATAL_ERRNOS = {
-    errno.ENOSPC,
-    errno.EIO,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EDQUOT,
-    errno.ENOTDIR,  # the cache directory was replaced by a file
-}
-_SPOOL_MAX_AGE = 3600.0  # seconds; older spool files are leftovers of a crash
 RECOVERY_INTERVAL = 5.0  # seconds between two probes of a degraded disk tier
-_PROBE_BYTES = b"edge disk probe\n" * 256
 
 
 class DiskTier:
@@ -92,7 +86,7 @@ class DiskTier:
 
     def _open_cache_sync(self) -> None:
         os.makedirs(self.spool_dir, exist_ok=True)
-        self._sweep_spool()
+        sweep_spool(self.spool_dir, self._clock.now())
         self._cache = diskcache.Cache(
             self.data_dir,
             disk=EdgeDisk,
@@ -204,7 +198,7 @@ class DiskTier:
         except sqlite3.DatabaseError as exc:
             self._degrade("SQLite database error", exc)
         except OSError as exc:
-            if exc.errno in _FATAL_ERRNOS:
+            if exc.errno in FATAL_ERRNOS:
                 self._degrade("write failed", exc)
             else:
                 log.warning("disk cache I/O error in %s: %s", fn.__name__, exc)
@@ -251,7 +245,7 @@ class DiskTier:
     def _put_sync(self, entry: Entry, body: SpooledBody) -> bool:
         source = body.path
         if source is None:
-            source = self._spool_bytes(body.data or b"")
+            source = spool_bytes(self.spool_dir, body.data or b"")
             body.path = source  # so a failure below still deletes it
         if os.stat(source).st_size != entry.body_size:
             log.warning("refusing %s: body is not %d bytes", entry.url, entry.body_size)
@@ -270,7 +264,7 @@ class DiskTier:
                 cache.set(variant_key(key, variant), record, tag="v")
         except BaseException:
             if record.filename is not None:  # placed, but its row never committed
-                _unlink(os.path.join(self.data_dir, record.filename))
+                unlink_quietly(os.path.join(self.data_dir, record.filename))
             raise
         body.path = None  # renamed into place: no longer ours to delete
         if cache.volume() > self.max_bytes:
@@ -374,23 +368,6 @@ class DiskTier:
             return None
         return entry if size == entry.body_size else None
 
-    def _spool_bytes(self, data: bytes) -> str:
-        fd, path = tempfile.mkstemp(dir=self.spool_dir, suffix=".spool")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        except BaseException:
-            _unlink(path)
-            raise
-        return path
-
-    def _sweep_spool(self) -> None:
-        cutoff = self._clock.now() - _SPOOL_MAX_AGE
-        with os.scandir(self.spool_dir) as it:
-            for item in it:
-                if item.is_file() and item.stat().st_mtime < cutoff:
-                    _unlink(item.path)
-
     def _refresh(self) -> None:
         self._volume = self._cache.volume()
         self._rows = len(self._cache)
@@ -426,17 +403,7 @@ class DiskTier:
 
     def _probe_sync(self) -> None:
         """Write a body file the way a put does, then reopen the diskcache on the directory."""
-        os.makedirs(self.spool_dir, exist_ok=True)
-        os.makedirs(self.data_dir, exist_ok=True)
-        path = self._spool_bytes(_PROBE_BYTES)
-        dest = os.path.join(self.data_dir, f".probe-{os.getpid()}")
-        try:
-            with open(path, "rb+") as f:
-                os.fsync(f.fileno())
-            self._place_body(path, dest, False)
-        finally:
-            _unlink(path)
-            _unlink(dest)
+        probe_directory(self.spool_dir, self.data_dir, self._place_body)
         old, self._cache = self._cache, None
         if old is not None:
             try:
@@ -444,10 +411,3 @@ class DiskTier:
             except (OSError, sqlite3.Error):
                 pass  # its directory may be gone: a new one is opened below
         self._open_cache_sync()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

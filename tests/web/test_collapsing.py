@@ -94,7 +94,7 @@ async def test_variant_fetched_by_a_follower_is_a_hit_later(edge: Any) -> None:
 async def test_fill_crash_does_not_leave_client_hanging(
     edge: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    origin = edge.node.engine.fills._origin
+    origin = edge.node.engine.fills._ask._origin
 
     async def broken(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("an unexpected bug below the fill")
