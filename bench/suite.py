@@ -80,6 +80,13 @@ def cases(edges: list[str]) -> list[Case]:
     return out
 
 
+def wanted(case_id: str) -> bool:
+    """``BENCH_CASES`` (comma-separated id prefixes: hit-1k, disk, miss, x2, herd, big,
+    profiles) narrows a run to those cases; unset: all of them."""
+    only = [c.strip() for c in os.environ.get("BENCH_CASES", "").split(",") if c.strip()]
+    return not only or any(case_id.startswith(c) for c in only)
+
+
 def _commit() -> str:
     p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return p.stdout.strip() or "unknown"
@@ -134,18 +141,22 @@ def main() -> int:
     try:
         edges = reg.edges
         for case in cases(edges):
+            if not wanted(case.id):
+                continue
             try:
                 data["cases"].append(run_case(case, reg, s, print))
             except (RuntimeError, OSError, ValueError) as exc:
                 print(f"  ! {case.id} failed: {exc}", flush=True)
                 notes.append(f"case {case.id} failed: {exc}")
-        herd_targets = [*edges, *(f"{e} x2" for e in edges), "nginx", "varnish"]
-        data["cases"].append(run_herd(herd_targets, reg, s, print))
-        for e in edges:
-            reg.stop(f"{e} x2")
-        data["cases"].append(run_big([*edges, "nginx"], reg, print))
+        if wanted("herd"):
+            herd_targets = [*edges, *(f"{e} x2" for e in edges), "nginx", "varnish"]
+            data["cases"].append(run_herd(herd_targets, reg, s, print))
+            for e in edges:
+                reg.stop(f"{e} x2")
+        if wanted("big"):
+            data["cases"].append(run_big([*edges, "nginx"], reg, print))
         print("\n## profiles", flush=True)
-        for e in edges:
+        for e in edges if wanted("profiles") else []:
             target = reg.get(e)
             if target is None:
                 continue
@@ -155,6 +166,11 @@ def main() -> int:
                 p = record(target, target.url(obj), out_dir, stem, prof_s)
                 data["profiles"][f"{what} path of {e}"] = p
                 print(f"  {stem}: {p.get('error') or p['layers']}", flush=True)
+            disk = reg.get(f"{e} disk") if e == edges[0] else None
+            if disk is not None:  # a disk-tier hit: the 100 KiB object is not held in memory
+                p = record(disk, disk.url("100k"), out_dir, "disk-hit", prof_s)
+                data["profiles"][f"disk-tier hit path of {e}"] = p
+                print(f"  disk-hit: {p.get('error') or p['layers']}", flush=True)
     finally:
         reg.stop_all()
         origin.stop()

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from edge.cache.forwarding import Forwarding
 from edge.clock import Clock
 from edge.fronts import h1_wire as wire
-from edge.models import Entry, FrozenHeaders
+from edge.models import Entry, FileBody, FrozenHeaders
 from edge.policy.cache_status import cache_status
 from edge.policy.decide import LookupAction, decide_lookup
 from edge.policy.headers import age_value
@@ -85,6 +85,7 @@ class HotAnswer:
     head: bytes
     body: bytes
     cache_status: str
+    file: FileBody | None = None  # a disk-tier hit: the body is this file (``body`` empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class _Fields:
 
     age: int = -1
     ttl: int = 0
+    detail: str = ""
     status: str = ""
     age_bytes: bytes = b""
     status_bytes: bytes = b""
@@ -117,6 +119,7 @@ class HotPath:
         "scheme",
         "max_templates",
         "refresh_fraction",
+        "files",
         "_templates",
     )
 
@@ -142,6 +145,9 @@ class HotPath:
         # cache.refresh_ahead.fraction: a hit in the last part of its lifetime goes to the
         # flow, which decides on a refresh (edge.cache.refresh); one comparison here
         self.refresh_fraction = refresh_fraction
+        # disk-tier hits answered here too, as a file for the front to sendfile: only on a
+        # plain-text port (sendfile would bypass TLS)
+        self.files = scheme == "http"
         self._templates: dict[int, _Template] = {}
 
     def answer(
@@ -174,18 +180,23 @@ class HotPath:
         if decision.ttl < entry.lifetime * self.refresh_fraction:
             return None  # near its end: the flow may refresh it ahead
         data = self.store.body_sync(entry)
+        file = None
+        detail = "memory"
         if data is None:
-            return None
+            file = self.store.file_sync(entry) if self.files else None
+            if file is None:
+                return None
+            data, detail = b"", "disk"
         template = self._templates.get(id(entry))
         if template is None or template.entry is not entry:
-            template = self._render(entry, len(data))
+            template = self._render(entry, entry.body_size)
         # the same numbers as the flow's answer (decide_lookup's age and ttl), formatted
         # again only when they change: once a second for a hot entry
         age, ttl = decision.age, decision.ttl
         memo = template.memo
-        if memo.age != int(age) or memo.ttl != round(ttl):
-            memo.age, memo.ttl = int(age), round(ttl)
-            memo.status = cache_status(self.name, hit=True, ttl=ttl, detail="memory")
+        if memo.age != int(age) or memo.ttl != round(ttl) or memo.detail != detail:
+            memo.age, memo.ttl, memo.detail = int(age), round(ttl), detail
+            memo.status = cache_status(self.name, hit=True, ttl=ttl, detail=detail)
             memo.age_bytes = age_value(age).encode("ascii")
             memo.status_bytes = memo.status.encode("latin-1")
         status_value = memo.status
@@ -207,7 +218,7 @@ class HotPath:
         if entry.coding:  # edge compression: what the identity body would have been
             stats.compression_saved_bytes += entry.source_size - entry.body_size
         engine.top.record(entry.url, entry.body_size)
-        return HotAnswer(b"".join(out), data, status_value)
+        return HotAnswer(b"".join(out), data, status_value, file)
 
     def _render(self, entry: Entry, length: int) -> _Template:
         """The entry's head, rendered once with markers for the per-request fields."""

@@ -24,8 +24,10 @@ One :class:`Connection` per client socket, a complete HTTP/1.1 server side
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
@@ -33,9 +35,13 @@ from edge.cache.hot import PLAIN_BLOCKERS
 from edge.errors import ClientRequestError, RequestTooLarge
 from edge.fronts import h1_wire as wire
 from edge.fronts.h1_body import RequestBody
+from edge.fronts.h1_files import ShortFile, file_rest, send_file_now
 from edge.fronts.h1_request import ParsedRequest, RequestTimeout
 from edge.fronts.h1_transport import BODY, BODY_IDLE, HEAD, IDLE, PIPELINE, Transported
 from edge.fronts.plain import PlainAnswer, plain_answer
+from edge.models import FileBody
+
+log = logging.getLogger("edge.proxy")
 
 if TYPE_CHECKING:
     from edge.fronts.h1_server import H1Front
@@ -291,6 +297,14 @@ class Connection(Transported):
                     queue.popleft()
                     self.out.append(found.head)
                     self.out.append(found.body)
+                    if found.file is not None:  # a disk-tier hit: the head, then the file
+                        front.logged(self, req, 200, found.file.length, None, found.cache_status)
+                        self._flush()
+                        if self._file_now(found.file, close):
+                            continue
+                        if self.active is None:
+                            return  # closed after it, or aborted
+                        break  # the rest goes out from a task, which dispatches after
                     front.logged(self, req, 200, len(found.body), None, found.cache_status)
                     if close:
                         self._flush()
@@ -313,11 +327,31 @@ class Connection(Transported):
                 else:
                     self.arm(IDLE, front.settings.keepalive)
 
+    def _file_now(self, body: FileBody, close: bool) -> bool:
+        """Send a hot disk hit's file; False when a task sends the rest (or it failed)."""
+        try:
+            rest = send_file_now(cast(asyncio.Transport, self.transport), body)
+        except (ConnectionResetError, ShortFile) as exc:
+            log.warning("aborting a disk-tier hit: %s", exc)
+            self.abort()
+            self.broken = True
+            return False
+        if rest is not None:
+            work = file_rest(self, rest, close)
+            self.active = asyncio.get_running_loop().create_task(self._then(work))
+            return False
+        if close:
+            self._close()
+        return not close
+
     async def _serve(self, req: ParsedRequest) -> None:
-        front = self.front
+        await self._then(self.front.serve(self, req))
+
+    async def _then(self, work: Coroutine[Any, Any, bool]) -> None:
+        """Run the answer in hand (``work`` says whether to close after); then go on."""
         close = True
         try:
-            close = await front.serve(self, req)
+            close = await work
         finally:
             self.active = None
             if self.lost:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.models import BodySource, Entry
+from edge.models import BodySource, Entry, FileBody
 
 
 @dataclass(slots=True)
@@ -80,6 +80,11 @@ class HitShortcut(Protocol):
 
     def tier_of(self, entry: Entry) -> str | None:
         """Which tier serves ``entry`` ("memory", "disk"), for Cache-Status and /entries."""
+        ...
+
+    def file_sync(self, entry: Entry) -> FileBody | None:
+        """The body file of an entry only the disk tier serves, opened without a thread
+        or SQLite when the tier holds its rows (``edge.store.disk_held``), else None."""
         ...
 
 

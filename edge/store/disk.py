@@ -14,14 +14,12 @@ file is missing or has the wrong size, or whose metadata does not decode, is
 a miss and is removed. A kill between rename and commit leaves an unnamed
 file that is never served (``diskcache.Cache.check(fix=True)`` reclaims it).
 
-Degrade, not fail: when the directory cannot be opened or a write fails with
-ENOSPC, EIO, EROFS, ENOTDIR or a permission error, the tier logs an ERROR, reports
-``degraded`` in :meth:`DiskTier.stats`, refuses puts and answers misses. It is not
-sticky: at most every ``RECOVERY_INTERVAL`` seconds (on the node's clock) the next
-call probes the directory (a body file written, synced and placed as a put places
-one, then the diskcache reopened); when that works the tier serves again and says
-so in the log (a full disk that was cleaned, a volume remounted, a directory
-restored), without a restart.
+Degrade, not fail: a directory that cannot be opened or a write failing with ENOSPC,
+EIO, EROFS, ENOTDIR or a permission error logs an ERROR, reports ``degraded`` in
+:meth:`DiskTier.stats`, refuses puts and answers misses; at most every
+``RECOVERY_INTERVAL`` seconds (node clock) a call probes the directory
+(:func:`~edge.store.disk_files.probe_directory`) and the tier serves again when it works.
+Disk hits are answered from the rows last read (:mod:`edge.store.disk_held`).
 """
 
 from __future__ import annotations
@@ -46,7 +44,8 @@ from edge.store.disk_files import (
     sweep_spool,
     unlink_quietly,
 )
-from edge.store.disk_format import EdgeDisk, Record, Row, index_key, variant_key
+from edge.store.disk_format import EdgeDisk, Record, RowCodec, index_key, variant_key
+from edge.store.disk_held import HeldRows
 from edge.store.memory import same_body
 
 log = logging.getLogger("edge.store")
@@ -74,10 +73,12 @@ class DiskTier:
         self._clock = clock
         self._rows = 0
         self._volume = 0
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._entry = msgspec.msgpack.Decoder(Entry)
-        self._names = msgspec.msgpack.Decoder(list[str])
+        self._rows_codec = RowCodec(self.data_dir)
+        self._encode = self._rows_codec.encode
+        self._names = self._rows_codec.names
         self._cache: Any = None
+        # the rows last read, by key: disk hits without SQLite or a thread
+        self.held = HeldRows(clock, self.data_dir, self._reread)
         # Start-up only: opening SQLite blocks briefly, before serving begins.
         try:
             self._open_cache_sync()
@@ -107,10 +108,30 @@ class DiskTier:
     # -- Store protocol -------------------------------------------------
 
     async def variants(self, key: str) -> Sequence[Entry]:
-        return await self._run(self._variants_sync, [], key)
+        none: list[tuple[Entry, str]] = []
+        rows = await self._run(self._variants_sync, none, key)
+        self.held.keep(key, rows)
+        return [entry for entry, _ in rows]
 
     async def open_body(self, entry: Entry) -> FileBody | None:
-        return await self._run(self._open_sync, None, entry)
+        body = await self._run(self._open_sync, None, entry)
+        if body is None:
+            self.held.drop(entry.key)
+        return body
+
+    # -- disk hits from the loop (edge.store.disk_held) ------------------
+
+    def held_variants(self, key: str) -> Sequence[Entry] | None:
+        """The entries last read for ``key`` (a hit needs no SQLite), or None: ask
+        :meth:`variants`."""
+        return self.held.entries(key) if self.usable else None
+
+    def open_held(self, entry: Entry) -> FileBody | None:
+        """``entry``'s body file opened from the loop, or None (then :meth:`open_body`)."""
+        return self.held.open(entry) if self.usable else None
+
+    async def _reread(self, key: str) -> list[tuple[Entry, str]] | None:
+        return await self._run(self._variants_sync, None, key)
 
     async def read_body(self, entry: Entry) -> bytes | None:
         """The whole body in memory (for promotion), or None when gone."""
@@ -122,19 +143,27 @@ class DiskTier:
                 await self._recover_if_due()
             if not self.usable or entry.body_size > self.max_bytes:
                 return False
+            self.held.drop(entry.key)
             return await self._run(self._put_sync, False, entry, body)
         finally:
+            self.held.drop(entry.key)
             body.discard()  # a no-op once the spool was renamed in
 
     async def update(self, entry: Entry) -> None:
+        self.held.drop(entry.key)
         await self._run(self._update_sync, False, entry)
+        self.held.drop(entry.key)
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         return len(await self.remove_names(key, variant))
 
     async def remove_names(self, key: str, variant: str | None = None) -> set[str]:
         """Like :meth:`remove`, returning the variant names removed."""
-        return await self._run(self._remove_sync, set(), key, variant)
+        self.held.drop(key)
+        nothing: set[str] = set()
+        removed = await self._run(self._remove_sync, nothing, key, variant)
+        self.held.drop(key)
+        return removed
 
     async def iter_entries(self) -> AsyncIterator[Entry]:
         """Every stored entry's metadata (start-up re-indexing); bodies are not checked.
@@ -147,7 +176,10 @@ class DiskTier:
             yield entry
 
     async def remove_all(self) -> int:
-        return await self._run(self._clear_sync, 0)
+        self.held.clear()
+        count = await self._run(self._clear_sync, 0)
+        self.held.clear()
+        return count
 
     def stats(self) -> dict[str, StatValue]:
         return {
@@ -204,23 +236,25 @@ class DiskTier:
                 log.warning("disk cache I/O error in %s: %s", fn.__name__, exc)
         return default
 
-    def _variants_sync(self, key: str) -> list[Entry]:
+    def _variants_sync(self, key: str) -> list[tuple[Entry, str]]:
+        """The variants stored for ``key`` with their body file names."""
         names = self._read_index(key)
-        entries: list[Entry] = []
+        rows: list[tuple[Entry, str]] = []
         gone: list[str] = []
         for name in names:
-            entry = self._checked(self._cache.get(variant_key(key, name)))
+            row = self._cache.get(variant_key(key, name))
+            entry = self._rows_codec.checked(row)
             if entry is None:
                 gone.append(name)
             else:
-                entries.append(entry)
+                rows.append((entry, row.filename))
         if gone:
             self._prune(key, gone)
-        return entries
+        return rows
 
     def _open_sync(self, entry: Entry) -> FileBody | None:
         row = self._cache.get(variant_key(entry.key, entry.variant))
-        stored = self._decode(row)
+        stored = self._rows_codec.decode(row)
         if stored is None or not same_body(stored, entry):
             return None
         try:
@@ -277,7 +311,7 @@ class DiskTier:
         cache = self._cache
         with cache.transact():
             row = cache.get(vkey)
-            stored = self._decode(row)
+            stored = self._rows_codec.decode(row)
             if stored is None or stored.body_size != entry.body_size:
                 return False
             # diskcache deletes the old file of a replaced row; a hard link
@@ -316,7 +350,7 @@ class DiskTier:
             names = self._read_index(key)
             for name in gone:
                 vkey = variant_key(key, name)
-                if self._checked(cache.get(vkey)) is None:
+                if self._rows_codec.checked(cache.get(vkey)) is None:
                     cache.delete(vkey)
                     if name in names:
                         names.remove(name)
@@ -333,7 +367,7 @@ class DiskTier:
             key = disk.get(db_key, raw)
             if not isinstance(key, str) or not key.startswith("v\0"):
                 continue
-            entry = self._decode(disk.fetch(mode, filename, value, False))
+            entry = self._rows_codec.decode(disk.fetch(mode, filename, value, False))
             if entry is not None:
                 entries.append(entry)
         return entries
@@ -349,25 +383,6 @@ class DiskTier:
             self._cache.delete(index_key(key))
             return []
 
-    def _decode(self, row: object) -> Entry | None:
-        if not isinstance(row, Row):
-            return None
-        try:
-            return self._entry.decode(row.meta)
-        except msgspec.DecodeError:
-            return None
-
-    def _checked(self, row: object) -> Entry | None:
-        """The row's entry if its metadata decodes and its body file is whole."""
-        entry = self._decode(row)
-        if entry is None or not isinstance(row, Row):
-            return None
-        try:
-            size = os.stat(os.path.join(self.data_dir, row.filename)).st_size
-        except FileNotFoundError:
-            return None
-        return entry if size == entry.body_size else None
-
     def _refresh(self) -> None:
         self._volume = self._cache.volume()
         self._rows = len(self._cache)
@@ -378,6 +393,7 @@ class DiskTier:
             self._next_probe = self._clock.now() + RECOVERY_INTERVAL
         self.degraded = True
         self.degraded_reason = f"{what}: {exc}"
+        self.held.clear()
 
     # -- recovery -------------------------------------------------------
 

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 import diskcache
+import msgspec
+
+from edge.models import Entry
 
 
 class Record:
@@ -67,3 +70,32 @@ def index_key(key: str) -> str:
 
 def variant_key(key: str, variant: str) -> str:
     return f"v\0{key}\0{variant}"
+
+
+class RowCodec:
+    """Rows' metadata in and out (msgpack), and the check that a row's body file is whole."""
+
+    def __init__(self, data_dir: str) -> None:
+        self._data_dir = data_dir
+        self.encode = msgspec.msgpack.Encoder().encode
+        self._entry = msgspec.msgpack.Decoder(Entry)
+        self.names = msgspec.msgpack.Decoder(list[str])
+
+    def decode(self, row: object) -> Entry | None:
+        if not isinstance(row, Row):
+            return None
+        try:
+            return self._entry.decode(row.meta)
+        except msgspec.DecodeError:
+            return None
+
+    def checked(self, row: object) -> Entry | None:
+        """The row's entry if its metadata decodes and its body file is whole."""
+        entry = self.decode(row)
+        if entry is None or not isinstance(row, Row):
+            return None
+        try:
+            size = os.stat(os.path.join(self._data_dir, row.filename)).st_size
+        except FileNotFoundError:
+            return None
+        return entry if size == entry.body_size else None

@@ -23,7 +23,7 @@ import msgspec
 from sortedcontainers import SortedDict
 
 from edge.invalidation.tombstones import Tombstones
-from edge.models import BodySource, Entry
+from edge.models import BodySource, Entry, FileBody
 from edge.policy.keys import url_of_key
 from edge.store.base import CacheStore, SpooledBody, StatValue
 
@@ -215,6 +215,9 @@ class IndexedStore:
 
     def tier_of(self, entry: Entry) -> str | None:
         return self.inner.tier_of(entry)
+
+    def file_sync(self, entry: Entry) -> FileBody | None:
+        return self.inner.file_sync(entry)
 
     # -- maintenance ----------------------------------------------------------------
     def iter_entries(self) -> AsyncIterator[Entry]:

@@ -18,7 +18,8 @@ with a ``tier`` attribute ("memory", "disk", or None when empty), and
 before :meth:`~TieredStore.open_body`, which may promote it).
 
 The engine's hit path can skip the coroutine: ``store.lookup_sync(key)``
-returns the memory answer, or None when the disk must be asked with
+returns the memory answer, or the disk tier's held rows
+(:mod:`edge.store.disk_held`), or None when the disk must be asked with
 ``await store.variants(key)``.
 """
 
@@ -29,7 +30,7 @@ from typing import Literal
 
 from edge.clock import Clock
 from edge.config import CacheConfig
-from edge.models import BodySource, BytesBody, Entry
+from edge.models import BodySource, BytesBody, Entry, FileBody
 from edge.store.base import SpooledBody, StatValue
 from edge.store.disk import DiskTier
 from edge.store.memory import MemoryTier
@@ -62,14 +63,37 @@ class TieredStore:
         return self.disk.spool_dir if self.disk is not None and self.disk.usable else None
 
     def lookup_sync(self, key: str) -> Variants | None:
-        """Memory's answer when it is final, else None (then ``await variants(key)``)."""
-        if self.disk_usable and (self.memory.is_partial(key) or not self.memory.holds_key(key)):
+        """The answer when it needs no thread: memory's when it is final, else what the
+        disk tier holds of the key's rows (merged with memory's variants); None when
+        the disk must be asked with ``await variants(key)``."""
+        memory = self.memory
+        disk = self.disk
+        if disk is None or not disk.usable:
+            return Variants(memory.get_sync(key), "memory")
+        partial = memory.is_partial(key)
+        if not partial and memory.holds_key(key):
+            return Variants(memory.get_sync(key), "memory")
+        held = disk.held_variants(key)
+        if held is None:
             return None
-        return Variants(self.memory.get_sync(key), "memory")
+        if not partial:
+            return Variants(held, "disk")
+        in_memory = memory.get_sync(key)
+        variants = {e.variant for e in in_memory}
+        from_disk = [e for e in held if e.variant not in variants]
+        return Variants([*in_memory, *from_disk], "disk" if from_disk else "memory")
 
     def body_sync(self, entry: Entry) -> bytes | None:
         """The body when memory holds it (the hit path's shortcut), else None."""
         return self.memory.body_sync(entry)
+
+    def file_sync(self, entry: Entry) -> FileBody | None:
+        """A body too large for memory, opened from the disk tier's held rows (no thread).
+        Bodies memory admits are left to :meth:`open_body`, which promotes them."""
+        disk = self.disk
+        if disk is None or self.memory.admits(entry.body_size):
+            return None
+        return disk.open_held(entry)
 
     def tier_of(self, entry: Entry) -> TierName:
         return "memory" if self.memory.body_sync(entry) is not None else "disk"
@@ -92,7 +116,8 @@ class TieredStore:
         if self.disk is None or not self.disk.usable:
             return None
         if not self.memory.admits(entry.body_size):
-            return await self.disk.open_body(entry)
+            held = self.disk.open_held(entry)  # no thread, no SQLite: the common disk hit
+            return held if held is not None else await self.disk.open_body(entry)
         data = await self.disk.read_body(entry)
         if data is None:
             return None

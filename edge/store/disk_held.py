@@ -1,0 +1,134 @@
+"""What the disk tier last read of a key's rows, kept in memory: disk hits without SQLite.
+
+A disk-tier hit used to cost two thread hops and three SQLite reads (the variant index,
+the row, the row again to open its file), each of which, with diskcache's LRU policy,
+also writes the row's access time. :class:`HeldRows` keeps, per key, the decoded entries
+and their body file names as the tier last read them, bounded in keys (least recently
+used dropped first), so a hit is answered from the loop: one dict lookup, an ``open``
+and an ``fstat`` of the file.
+
+It is a cache of rows, not a second source of truth:
+
+- this process's own ``put``, ``update``, ``remove``, prune and clear drop the key
+  (or everything); the next lookup reads SQLite again;
+- another worker sharing the directory may replace or remove a row behind it: the
+  old body file is then gone (diskcache deletes a replaced row's file), the ``open``
+  fails, the key is dropped and the caller reads SQLite (never a body for other
+  headers: a file name belongs to one row); a row it freshened is seen within
+  ``REREAD_AFTER`` or when it expires here;
+- a key held longer than ``REREAD_AFTER`` is read again in the background when it
+  is hit, which also refreshes its access time for diskcache's LRU eviction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from edge.clock import Clock
+from edge.models import Entry, FileBody
+
+REREAD_AFTER = 5.0  # seconds (monotonic) before a hit re-reads a held key's rows
+MAX_KEYS = 16_384  # keys held; each is a few entries' metadata (their header fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    entries: tuple[Entry, ...]
+    files: dict[str, str]  # variant -> body file name, relative to the tier's data dir
+    read_at: float  # monotonic
+
+
+#: Reads a key's rows again (in a thread): its entries and file names, None on failure.
+Reread = Callable[[str], Awaitable[list[tuple[Entry, str]] | None]]
+
+
+class HeldRows:
+    def __init__(
+        self, clock: Clock, data_dir: str, reread: Reread, max_keys: int = MAX_KEYS
+    ) -> None:
+        self._clock = clock
+        self._data_dir = data_dir
+        self._reread = reread
+        self._max = max_keys
+        self._keys: dict[str, Held] = {}
+        self._rereading: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, key: str) -> Held | None:
+        held = self._keys.pop(key, None)
+        if held is not None:
+            self._keys[key] = held  # most recently used last
+        return held
+
+    def entries(self, key: str) -> Sequence[Entry] | None:
+        """The entries held for ``key`` (None: not held); re-read in the background
+        when they were read more than ``REREAD_AFTER`` ago."""
+        held = self.get(key)
+        if held is None:
+            return None
+        if self._clock.monotonic() - held.read_at > REREAD_AFTER:
+            self._reread_soon(key)
+        return held.entries
+
+    def open(self, entry: Entry) -> FileBody | None:
+        """``entry``'s body file, opened from the loop (an open and an fstat), or None
+        when its rows are not held or the file is not the one they name any more."""
+        held = self._keys.get(entry.key)
+        name = held.files.get(entry.variant) if held is not None else None
+        if name is None:
+            return None
+        try:
+            f = open(os.path.join(self._data_dir, name), "rb")  # noqa: SIM115 - FileBody owns it
+        except OSError:
+            self.drop(entry.key)  # replaced or removed by another worker: read SQLite
+            return None
+        if os.fstat(f.fileno()).st_size != entry.body_size:
+            f.close()
+            self.drop(entry.key)
+            return None
+        return FileBody(f, 0, entry.body_size)
+
+    def keep(self, key: str, rows: Sequence[tuple[Entry, str]]) -> None:
+        """The rows just read for ``key`` (none: nothing is held for it)."""
+        self._keys.pop(key, None)
+        if not rows:
+            return
+        if len(self._keys) >= self._max:
+            del self._keys[next(iter(self._keys))]
+        files = {entry.variant: name for entry, name in rows}
+        now = self._clock.monotonic()
+        self._keys[key] = Held(tuple(entry for entry, _ in rows), files, now)
+
+    def drop(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def clear(self) -> None:
+        self._keys.clear()
+
+    def _reread_soon(self, key: str) -> None:
+        if key in self._rereading:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._rereading.add(key)
+        task = loop.create_task(self._reread_now(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reread_now(self, key: str) -> None:
+        try:
+            rows = await self._reread(key)
+            if rows is not None:
+                self.keep(key, rows)
+        except Exception:  # noqa: BLE001 - the tier closing underneath: read SQLite next time
+            self.drop(key)
+        finally:
+            self._rereading.discard(key)
