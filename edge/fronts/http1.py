@@ -43,6 +43,8 @@ from edge.models import FileBody
 
 log = logging.getLogger("edge.proxy")
 
+COPY_MAX = 16 * 1024  # a batch of answers up to this size is joined into one buffer
+
 if TYPE_CHECKING:
     from edge.fronts.h1_server import H1Front
 
@@ -400,10 +402,12 @@ class Connection(Transported):
     def _flush(self) -> None:
         out = self.out
         if out:
-            if len(out) == 2:
-                self.write(out[0] + out[1])
-            else:
+            if len(out) == 2 and len(out[1]) <= COPY_MAX:
+                self.write(out[0] + out[1])  # a small answer: one buffer, one send
+            elif sum(map(len, out)) <= COPY_MAX:
                 self.write(b"".join(out))
+            else:  # large bodies are not copied: the transport sends the buffers as they are
+                self.writelines(out)
             out.clear()
 
     def _close(self) -> None:
