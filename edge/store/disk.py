@@ -172,7 +172,7 @@ class DiskTier:
         times (a ``get`` would, and would scramble the LRU order).
         """
         empty: list[Entry] = []
-        for entry in await self._run(self._entries_sync, empty):
+        for entry in await self._run(self._rows_codec.every_entry, empty, self._cache):
             yield entry
 
     async def remove_all(self) -> int:
@@ -358,19 +358,6 @@ class DiskTier:
                 cache.set(index_key(key), self._encode(names), tag="i")
             else:
                 cache.delete(index_key(key))
-
-    def _entries_sync(self) -> list[Entry]:
-        entries: list[Entry] = []
-        disk = self._cache.disk
-        rows = self._cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()
-        for db_key, raw, mode, filename, value in rows:
-            key = disk.get(db_key, raw)
-            if not isinstance(key, str) or not key.startswith("v\0"):
-                continue
-            entry = self._rows_codec.decode(disk.fetch(mode, filename, value, False))
-            if entry is not None:
-                entries.append(entry)
-        return entries
 
     def _read_index(self, key: str) -> list[str]:
         raw = self._cache.get(index_key(key))

@@ -99,3 +99,18 @@ class RowCodec:
         except FileNotFoundError:
             return None
         return entry if size == entry.body_size else None
+
+    def every_entry(self, cache: Any) -> list[Entry]:
+        """Every variant row's entry, read straight from SQLite (a ``get`` would touch
+        each row's access time and scramble the LRU order)."""
+        entries: list[Entry] = []
+        disk = cache.disk
+        rows = cache._sql("SELECT key, raw, mode, filename, value FROM Cache").fetchall()
+        for db_key, raw, mode, filename, value in rows:
+            key = disk.get(db_key, raw)
+            if not isinstance(key, str) or not key.startswith("v\0"):
+                continue
+            entry = self.decode(disk.fetch(mode, filename, value, False))
+            if entry is not None:
+                entries.append(entry)
+        return entries
