@@ -27,6 +27,7 @@ from multidict import CIMultiDict
 from edge.clock import Clock
 from edge.cluster.ring import DEFAULT_VNODES, HashRing
 from edge.errors import UpstreamConnectError, UpstreamTimeout
+from edge.origin.balance import OnceBody
 from edge.origin.client import InterimSink, OriginResponse, Upstream
 
 log = logging.getLogger("edge.cluster.parents")
@@ -40,23 +41,6 @@ class ParentSpec:
 
 
 ClientFactory = Callable[[ParentSpec], Upstream]
-
-
-class _OnceBody:
-    """Wraps a request body to tell whether any of it was read (then it cannot be resent)."""
-
-    __slots__ = ("_inner", "started")
-
-    def __init__(self, inner: AsyncIterator[bytes]) -> None:
-        self._inner = inner
-        self.started = False
-
-    def __aiter__(self) -> _OnceBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        self.started = True
-        return await self._inner.__anext__()
 
 
 @dataclass(slots=True)
@@ -125,7 +109,26 @@ class ParentSet:
         key: str | None = None,
         on_interim: InterimSink | None = None,
     ) -> OriginResponse:
-        once = _OnceBody(body) if body is not None else None
+        return await self.fetch_via(
+            self._origin, method, target, headers, body, key=key, on_interim=on_interim
+        )
+
+    def via(self, origin: Upstream) -> Upstream:
+        """These parents, then ``origin`` (a route's pool) when none is up."""
+        return _Via(self, origin)
+
+    async def fetch_via(
+        self,
+        origin: Upstream,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: AsyncIterator[bytes] | None = None,
+        *,
+        key: str | None = None,
+        on_interim: InterimSink | None = None,
+    ) -> OriginResponse:
+        once = OnceBody(body) if body is not None else None
         for name in self.candidates(key if key is not None else target):
             try:
                 return await self._clients[name].fetch(
@@ -135,7 +138,7 @@ class ParentSet:
                 self.mark_down(name, exc.message)
                 if once is not None and once.started:
                     raise  # part of the upload went to the parent: never replay it
-        return await self._origin.fetch(method, target, headers, once, on_interim=on_interim)
+        return await origin.fetch(method, target, headers, once, key=key, on_interim=on_interim)
 
     # -- active health -------------------------------------------------------------
     async def probe_once(self, session: aiohttp.ClientSession) -> None:
@@ -191,3 +194,27 @@ class ParentSet:
             }
             for name, health in self._health.items()
         }
+
+
+class _Via:
+    """Implements :class:`Upstream`: the parents, then one route's origin pool."""
+
+    __slots__ = ("_parents", "_origin")
+
+    def __init__(self, parents: ParentSet, origin: Upstream) -> None:
+        self._parents = parents
+        self._origin = origin
+
+    async def fetch(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        body: AsyncIterator[bytes] | None = None,
+        *,
+        key: str | None = None,
+        on_interim: InterimSink | None = None,
+    ) -> OriginResponse:
+        return await self._parents.fetch_via(
+            self._origin, method, target, headers, body, key=key, on_interim=on_interim
+        )

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge.config.routes import (
+    CacheRulesConfig,
+    HealthCheckConfig,
+    PoolConfig,
+    QueryRuleConfig,
+    RouteConfig,
+    ServerConfig,
+)
 from edge.config.units import DURATION, SIZE, HostPort
 
 __all__ = [
@@ -16,10 +24,12 @@ __all__ = [
     "SIZE",
     "AdminConfig",
     "CacheConfig",
+    "CacheRulesConfig",
     "ClusterConfig",
     "CompressionConfig",
     "Config",
     "DiskTierConfig",
+    "HealthCheckConfig",
     "HostPort",
     "LimitsConfig",
     "LoggingConfig",
@@ -28,8 +38,12 @@ __all__ = [
     "OriginConfig",
     "OriginTlsConfig",
     "ParentConfig",
+    "PoolConfig",
     "PrefetchConfig",
     "ProxyConfig",
+    "QueryRuleConfig",
+    "RouteConfig",
+    "ServerConfig",
     "SniCertConfig",
     "RefreshAheadConfig",
     "TimeoutsConfig",
@@ -276,3 +290,7 @@ class Config:
     cache: CacheConfig = field(default_factory=CacheConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    # named pools of servers, and the routes that pick one (edge.config.routes); with
+    # neither, origin.url is the one pool and no cache rule applies
+    origins: tuple[PoolConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()

@@ -188,6 +188,10 @@ class OriginClient:
                 raise
             return OriginResponse(ex.status, ex.reason, ex.headers, ex.content_length, ex)
 
+    def busy(self) -> int:
+        """Connections to this client's server opening or in an exchange, node-wide."""
+        return self._pool.busy(self._key)
+
     def __repr__(self) -> str:
         return f"OriginClient({self._url!r})"
 

@@ -283,6 +283,10 @@ class ConnectionPool:
         if left and not self._closed:
             self._sweep = loop.call_later(self._keepalive / 2, self._sweep_idle)
 
+    def busy(self, key: Key) -> int:
+        """Connections to ``key`` opening or in an exchange (least-connections balancing)."""
+        return self._open_by.get(key, 0) - len(self._idle.get(key, ()))
+
     # -- the end ---------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
         idle = sum(len(v) for v in self._idle.values())

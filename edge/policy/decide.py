@@ -25,6 +25,7 @@ from edge.policy.headers import AnyHeaders, split_list
 from edge.policy.keys import normalize_url
 from edge.policy.options import PolicyOptions
 from edge.policy.request import RequestFacts
+from edge.policy.rules import RULE_NEVER_CACHE
 
 __all__ = [
     "UNDERSTOOD_STATUSES",
@@ -218,7 +219,13 @@ def decide_store(
       freshness or public (§3, "status").
     - A response with no freshness, no validator and no stale-* allowance
       could never be reused ("no-freshness").
+    - A route's rules (``opts.rules``, :mod:`edge.policy.rules`): ``never_cache``
+      stores nothing ("rule-never-cache"); a lifetime a rule set is explicit, and the
+      decision names that rule ("rule-ttl", "rule-default-ttl", "rule-max-ttl").
     """
+    rules = opts.rules
+    if rules is not None and rules.never_cache:
+        return StoreDecision(False, RULE_NEVER_CACHE)
     if req.method != "GET" and not (
         req.method == "POST"
         and request_url is not None
@@ -254,15 +261,16 @@ def decide_store(
         return StoreDecision(False, "status")
     if date_value(resp_headers) is None and "expires" in resp_headers and not d.targeted:
         # Without a (valid) Date, Expires is compared with the arrival time in make_entry.
-        return StoreDecision(True, "stored")
+        return StoreDecision(True, fresh.rule or "stored")
     if (
         fresh.lifetime <= 0.0
         and not has_validator(resp_headers)
         and not cc.stale_while_revalidate
         and not cc.stale_if_error
+        and not (rules is not None and (rules.stale_while_revalidate or rules.stale_if_error))
     ):
         return StoreDecision(False, "no-freshness")
-    return StoreDecision(True, "stored")
+    return StoreDecision(True, fresh.rule or "stored")
 
 
 def post_answers_get(

@@ -29,6 +29,7 @@ from edge.policy.headers import (
     split_list,
 )
 from edge.policy.options import PolicyOptions
+from edge.policy.rules import with_extra_vary
 from edge.policy.tags import extract_tags
 from edge.policy.validators import parse_etag, weak_match
 from edge.policy.vary import variant_key, vary_names
@@ -108,12 +109,16 @@ def _computed(
     fresh = freshness_lifetime(d, full, status, date, opts)
     cc = d.cc
     etag = headers.get("etag")
+    swr, sie = cc.stale_while_revalidate, cc.stale_if_error
+    if opts.rules is not None:  # a route's defaults (edge.policy.rules), when it says none
+        swr = swr if swr is not None else opts.rules.stale_while_revalidate
+        sie = sie if sie is not None else opts.rules.stale_if_error
     return _Computed(
         initial_age=initial_age(full, date, request_time, response_time),
         lifetime=fresh.lifetime,
         heuristic=fresh.heuristic,
-        stale_while_revalidate=cc.stale_while_revalidate or 0.0,
-        stale_if_error=cc.stale_if_error or 0.0,
+        stale_while_revalidate=swr or 0.0,
+        stale_if_error=sie or 0.0,
         # s-maxage implies proxy-revalidate for a shared cache (§5.2.2.10).
         must_revalidate=cc.must_revalidate or cc.proxy_revalidate or cc.s_maxage is not None,
         no_cache=cc.no_cache,
@@ -143,11 +148,15 @@ def make_entry(
     """Build the stored Entry for a response :func:`decide_store` accepted.
 
     Lifetime per RFC 9111 §4.2.1 (see :func:`freshness_lifetime`), initial
-    age per §4.2.3, secondary key per §4.1, tags from the tag fields.
+    age per §4.2.3, secondary key per §4.1, tags from the tag fields; a route's
+    rules (``opts.rules``) may set the lifetime, the stale-* allowances and extra
+    fields to vary on (:mod:`edge.policy.rules`).
     """
     d = response_directives(resp_headers, opts)
     headers = _stored_headers(resp_headers, d, opts, response_time)
     vary = vary_names(resp_headers)
+    if opts.rules is not None:  # a route's extra fields to vary on (edge.policy.rules)
+        vary = with_extra_vary(vary, opts.rules.vary)
     # Date maths uses the stored headers (a missing Date is the arrival
     # time); Expires, Age and Last-Modified come from the response itself.
     full = CIMultiDict(resp_headers)

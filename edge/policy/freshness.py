@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from edge.policy.cache_control import CacheControl, parse_cache_control, parse_targeted
 from edge.policy.headers import AnyHeaders, parse_delta_seconds, parse_http_date, split_list
 from edge.policy.options import PolicyOptions
+from edge.policy.rules import RULE_MAX_TTL, ruled_lifetime
 
 #: RFC 9110 §15.1: status codes heuristically cacheable by default.
 HEURISTIC_STATUSES: frozenset[int] = frozenset(
@@ -66,6 +67,7 @@ class Freshness:
     lifetime: float
     heuristic: bool
     explicit: bool  # any explicit expiration (max-age, s-maxage, Expires, Surrogate-Control)
+    rule: str = ""  # the route's cache rule that set the lifetime (edge.policy.rules), if any
 
 
 def date_value(headers: AnyHeaders) -> float | None:
@@ -88,7 +90,31 @@ def freshness_lifetime(
     heuristically cacheable statuses or ``public`` responses, and never when
     explicit freshness is present (§4.2.2). ``date`` is the Date field value,
     or the response time when the field is missing.
+
+    A route's cache rules (``opts.rules``) then have their say
+    (:func:`edge.policy.rules.ruled_lifetime`): a lifetime they set counts as explicit.
     """
+    fresh = _lifetime(d, headers, status, date, opts)
+    rules = opts.rules
+    if rules is None:
+        return fresh
+    eligible = status in HEURISTIC_STATUSES or d.cc.public
+    ruled = ruled_lifetime(fresh.lifetime, fresh.explicit, eligible, rules)
+    if ruled is None:
+        return fresh
+    lifetime, rule = ruled
+    if rule == RULE_MAX_TTL:  # the response's own lifetime, shortened
+        return Freshness(lifetime, fresh.heuristic, fresh.explicit, rule)
+    return Freshness(lifetime, False, True, rule)
+
+
+def _lifetime(
+    d: Directives,
+    headers: AnyHeaders,
+    status: int,
+    date: float | None,
+    opts: PolicyOptions,
+) -> Freshness:
     cc = d.cc
     if d.targeted:
         for v in (cc.s_maxage, cc.max_age):

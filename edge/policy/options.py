@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.policy.rules import CacheRules
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyOptions:
@@ -17,6 +19,7 @@ class PolicyOptions:
     ``store_set_cookie``: ``"shared-only"`` stores a response with Set-Cookie
     only when the origin addressed shared caches; ``"rfc"`` as RFC 9111 §7.3
     allows (see :func:`edge.policy.decide.decide_store`).
+    ``rules``: a route's cache rules (:mod:`edge.policy.rules`); None outside routes.
     """
 
     heuristic_fraction: float = 0.1  # RFC 9111 §4.2.2
@@ -26,3 +29,4 @@ class PolicyOptions:
     cache_name: str = "edge"  # used in Cache-Status
     stale_on_error: float = 0.0  # seconds; the node's default comes from its config
     store_set_cookie: str = "shared-only"  # "shared-only" | "rfc"
+    rules: CacheRules | None = None
