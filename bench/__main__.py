@@ -24,6 +24,8 @@ OTHERS = {
     "compression": "bench.compression",
     "refresh_ahead": "bench.refresh_ahead",
     "refresh-ahead": "bench.refresh_ahead",
+    "routes_hit": "bench.routes_hit",
+    "routes-hit": "bench.routes_hit",
 }
 
 

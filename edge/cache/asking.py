@@ -31,14 +31,16 @@ class OriginAsk:
         headers: CIMultiDict[str],
         key: str,
         interim: InterimSink | None = None,
+        via: Upstream | None = None,
     ) -> tuple[OriginResponse, float, float]:
         """A request whose answer may be stored: with its request and response times
-        (RFC 9111 §4.2.3); a 5xx answer counts as an origin error."""
+        (RFC 9111 §4.2.3); a 5xx answer counts as an origin error. ``via``: the request's
+        route's upstream (edge.cache.routes), instead of the node's origin."""
         stats = self._stats
         stats.origin_requests += 1
         request_time = self._clock.now()
         try:
-            resp = await self._origin.fetch(
+            resp = await (via or self._origin).fetch(
                 method, target, headers, key=url_of_key(key), on_interim=interim
             )
         except UpstreamError:
@@ -56,11 +58,12 @@ class OriginAsk:
         body: AsyncIterator[bytes] | None,
         key: str,
         interim: InterimSink | None = None,
+        via: Upstream | None = None,
     ) -> OriginResponse:
         """A request passed through (uncacheable, or a method the cache forwards)."""
         self._stats.origin_requests += 1
         try:
-            return await self._origin.fetch(
+            return await (via or self._origin).fetch(
                 method, target, headers, body, key=url_of_key(key), on_interim=interim
             )
         except UpstreamError:

@@ -40,6 +40,7 @@ from edge.cache.outcomes import (
     fail,
     stored_of,
 )
+from edge.cache.routes import Route
 from edge.clock import Clock
 from edge.errors import EdgeError, UpstreamBodyError
 from edge.models import Entry, ProxyRequest
@@ -119,6 +120,7 @@ class Fills:
         *,
         variant: str | None = None,
         interim: InterimSink | None = None,
+        route: Route | None = None,
     ) -> tuple[Fill, bool]:
         """The fill for ``key``: a running one (collapsed=True) or a new one.
 
@@ -128,7 +130,8 @@ class Fills:
         ``variant`` narrows collapsing to requests that select that Vary variant,
         for a request that joined a fill of another variant and must fetch its own.
         ``interim`` gets the origin's 1xx responses (RFC 9110 §15.2) when this request
-        starts the fill; a request that joins one gets none.
+        starts the fill; a request that joins one gets none. ``route``: the request's
+        (:mod:`edge.cache.routes`): its fills' upstream and cache rules; None: the node's.
         """
         slot = key if variant is None else f"{key}\x00{variant}"
         shareable = not facts.authorization and not self._hfm.holds(key)
@@ -137,7 +140,9 @@ class Fills:
             if fill is not None and fill.pending:
                 self._stats.collapsed += 1
                 return fill, True
-        fill = self._start(key, slot, req, facts, stale, register=shareable, interim=interim)
+        fill = self._start(
+            key, slot, req, facts, stale, register=shareable, interim=interim, route=route
+        )
         return fill, False
 
     def delivered(self, key: str, req_headers: AnyHeaders) -> tuple[Fill, Stored] | None:
@@ -169,6 +174,7 @@ class Fills:
         resp: OriginResponse,
         request_time: float,
         response_time: float,
+        route: Route | None = None,
     ) -> Stored | None:
         """Store a response fetched outside any fill, if it may answer later GETs.
 
@@ -176,10 +182,11 @@ class Fills:
         POST itself): its body streams to the client and into a spool, committed
         once complete, like a fill's. None when it may not be stored.
         """
-        decision = decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url)
+        opts = route.opts if route is not None else self._opts
+        decision = decide_store(facts, resp.status, resp.headers, opts, request_url=req.url)
         if not decision.store:
             return None
-        result = self._intake.classify(key, req, facts, resp, request_time, response_time)
+        result = self._intake.classify(key, req, facts, resp, request_time, response_time, opts)
         if isinstance(result, PassThrough):
             return None
         task = asyncio.get_running_loop().create_task(
@@ -196,6 +203,7 @@ class Fills:
         facts: RequestFacts,
         stale: Entry,
         on_outcome: Callable[[str], None] | None = None,
+        route: Route | None = None,
     ) -> bool:
         """Revalidate ``stale`` in the background (stale-while-revalidate, refresh-ahead);
         at most one per key, at most ``max_background`` at once on the node.
@@ -205,7 +213,7 @@ class Fills:
         """
         if key in self._fills or self._background >= self._max_background:
             return False
-        fill = self._start(key, key, req, facts, stale, register=True, background=True)
+        fill = self._start(key, key, req, facts, stale, register=True, background=True, route=route)
         if on_outcome is not None:
             fill.shared.add_done_callback(lambda f: on_outcome(_outcome_name(f)))
         return True
@@ -221,6 +229,7 @@ class Fills:
         register: bool,
         background: bool = False,
         interim: InterimSink | None = None,
+        route: Route | None = None,
     ) -> Fill:
         loop = asyncio.get_running_loop()
         fill = Fill(
@@ -230,7 +239,7 @@ class Fills:
             self._fills[slot] = fill
         if background:
             self._background += 1
-        task = loop.create_task(self._run(fill, req, facts, stale, register, interim))
+        task = loop.create_task(self._run(fill, req, facts, stale, register, interim, route))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return fill
@@ -263,9 +272,10 @@ class Fills:
         stale: Entry | None,
         registered: bool,
         interim: InterimSink | None = None,
+        route: Route | None = None,
     ) -> None:
         try:
-            result = await self._fetch(fill.key, req, facts, stale, interim)
+            result = await self._fetch(fill.key, req, facts, stale, interim, route)
             match result:
                 case PassThrough():
                     fill.shared.set_result(Uncacheable(result.response.status, result.detail))
@@ -303,7 +313,10 @@ class Fills:
         facts: RequestFacts,
         stale: Entry | None,
         interim: InterimSink | None = None,
+        route: Route | None = None,
     ) -> Body | Freshened | PassThrough:
+        via = route.fill_upstream if route is not None else None
+        opts = route.opts if route is not None else self._opts
         headers = self._fwd.upstream(req)
         for name in CLIENT_ONLY_FIELDS:
             headers.popall(name, None)
@@ -314,7 +327,7 @@ class Fills:
         if self.on_stored is not None:
             interim = hint_sink(interim, hints)
         resp, request_time, response_time = await self._ask.timed(
-            "GET", req.target, headers, key, interim
+            "GET", req.target, headers, key, interim, via
         )
         if stale is not None and resp.status == 304:
             if matches_304(stale, resp.headers):
@@ -324,7 +337,7 @@ class Fills:
                     resp.headers,
                     request_time=request_time,
                     response_time=response_time,
-                    opts=self._opts,
+                    opts=opts,
                 )
                 await self._store.update(fresh)
                 self._stats.revalidated += 1
@@ -334,9 +347,9 @@ class Fills:
             for name, _ in conditional_headers(stale):
                 headers.popall(name, None)
             resp, request_time, response_time = await self._ask.timed(
-                "GET", req.target, headers, key, interim
+                "GET", req.target, headers, key, interim, via
             )
-        result = self._intake.classify(key, req, facts, resp, request_time, response_time)
+        result = self._intake.classify(key, req, facts, resp, request_time, response_time, opts)
         if self.on_stored is not None and isinstance(result, Body):
             self.on_stored(req, resp.status, resp.headers, hints)
         return result

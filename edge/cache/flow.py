@@ -20,6 +20,7 @@ types: it takes a :class:`ProxyRequest` and a body stream and returns a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import assert_never
 
@@ -34,6 +35,7 @@ from edge.cache.misses import GroupInvalidator, KeyFunction, OriginSteps
 from edge.cache.outcomes import Fill, Stored
 from edge.cache.partial import PartialContent, forwards_range
 from edge.cache.refresh import RefreshAhead
+from edge.cache.routes import Routing, RoutingCell, single_route
 from edge.cache.states import (
     Ask,
     AwaitFill,
@@ -57,11 +59,13 @@ from edge.clock import Clock
 from edge.errors import OnlyIfCachedMiss
 from edge.models import BytesBody, Entry, ProxyRequest, ProxyResponse
 from edge.origin.client import InterimSink, Upstream
+from edge.policy.cache_control import EMPTY
 from edge.policy.decide import LookupAction, decide_lookup
 from edge.policy.fill import head_miss_passes
 from edge.policy.keys import primary_key
 from edge.policy.options import PolicyOptions
 from edge.policy.request import analyze_request
+from edge.policy.rules import RULE_NEVER_CACHE, ignoring_client_no_cache
 from edge.policy.vary import select_variant
 from edge.request_id import HEADER as REQUEST_ID
 from edge.runtime.stats import Stats
@@ -96,6 +100,7 @@ class RequestFlow:
         opts: PolicyOptions,
         max_part: int = 8 << 20,
         refresh: RefreshAhead | None = None,
+        routing: RoutingCell | None = None,
     ) -> None:
         self.store = store
         self.shortcut = shortcut
@@ -105,7 +110,10 @@ class RequestFlow:
         self.stats = stats
         self.fills = fills
         self.delivery = Delivery(name, forwarding)
-        self.key_for = key_for
+        # routes, pools and cache rules (edge.cache.routes): swapped whole by use_routing
+        self._cell = routing or RoutingCell(Routing.single(single_route(None, opts), key_for))
+        #: the cache key of (scheme, host, target): the routing's (the hot path reads it)
+        self.key_for: KeyFunction = self._cell.routing.key_for
         # False while a clustered node has not caught up on purges: it must not serve its cache
         self.cache_ready = cache_ready
         self._grace = opts.stale_on_error  # RFC 9111 §4.2.4, cache.serve_stale_on_error
@@ -124,7 +132,7 @@ class RequestFlow:
                 opts=opts,
                 stats=stats,
             ),
-            key_for=key_for,
+            key_for=self._key,
             invalidate_groups=invalidate_groups,
         )
         self.top = TopKeys()  # the URLs answered from the cache most (the dashboard's top keys)
@@ -141,6 +149,22 @@ class RequestFlow:
             fills=fills,
             max_part=max_part,
         )
+
+    def use_routing(self, routing: Routing) -> Routing:
+        """Route new requests with ``routing`` (a reload); requests under way keep theirs.
+
+        Returns the routing it replaces.
+        """
+        old, self._cell.routing = self._cell.routing, routing
+        self.key_for = routing.key_for
+        return old
+
+    @property
+    def routing(self) -> Routing:
+        return self._cell.routing
+
+    def _key(self, scheme: str, host: str, target: str) -> str:
+        return self.key_for(scheme, host, target)
 
     # -- the driver -------------------------------------------------------------
     async def handle(
@@ -200,14 +224,22 @@ class RequestFlow:
     def _start(
         self, req: ProxyRequest, body: AsyncIterator[bytes] | None, interim: InterimSink | None
     ) -> Step:
+        routing = self._cell.routing
+        route = routing.select(req.host, req.target)
         facts = analyze_request(req.method, req.headers)
-        key = self.key_for(req.scheme, req.host, req.target)
-        ask = Ask(req, facts, key, body, interim)
+        if route.ignore_client_no_cache and facts.cc is not EMPTY:
+            # a route's rule (edge.policy.rules): a browser's reload is answered from cache
+            facts = dataclasses.replace(facts, cc=ignoring_client_no_cache(facts.cc))
+        key = routing.route_key(route, req.scheme, req.host, req.target)
+        ask = Ask(req, facts, key, route, body, interim)
         if req.method != "GET" and req.method != "HEAD":
             return Forward(ask)
         if self.cache_ready is not None and not self.cache_ready():
             self.stats.passes += 1
             return Pass(ask, "bypass", "catching-up")
+        if route.never_cache:
+            self.stats.passes += 1
+            return Pass(ask, "bypass", RULE_NEVER_CACHE)
         return Lookup(ask)
 
     # -- the steps --------------------------------------------------------------
@@ -284,7 +316,7 @@ class RequestFlow:
         if not self.refresh.wants(ask.key, entry):
             return False
         if not self.fills.start_background(
-            ask.key, ask.req, ask.facts, entry, on_outcome=self._refreshed
+            ask.key, ask.req, ask.facts, entry, on_outcome=self._refreshed, route=ask.route
         ):
             return False  # one is running for the key, or the node's cap is reached
         self.refresh.started(ask.key, entry)
@@ -318,7 +350,7 @@ class RequestFlow:
 
     def _serve_stale(self, step: ServeStale) -> Step:
         ask = step.ask
-        self.fills.start_background(ask.key, ask.req, ask.facts, step.entry)
+        self.fills.start_background(ask.key, ask.req, ask.facts, step.entry, route=ask.route)
         outcome = Outcome(hit=True, detail=step.decision.detail)
         return Serve(ask, step.entry, outcome, step.decision)
 

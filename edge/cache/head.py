@@ -18,6 +18,7 @@ import msgspec
 from edge.cache.asking import OriginAsk
 from edge.cache.fills import PassThrough
 from edge.cache.forwarding import Forwarding
+from edge.cache.routes import Route
 from edge.clock import Clock
 from edge.models import Entry, ProxyRequest
 from edge.origin.client import Upstream
@@ -56,26 +57,33 @@ class HeadThrough:
         self._opts = opts
         self._stats = stats
 
-    async def refresh(self, key: str, req: ProxyRequest, entry: Entry) -> Refreshed | PassThrough:
+    async def refresh(
+        self, key: str, req: ProxyRequest, entry: Entry, route: Route | None = None
+    ) -> Refreshed | PassThrough:
         """:class:`Refreshed` when the origin's answer updated ``entry``; else the response.
 
         Sent without the client's preconditions and range (the cache answers them from
         the updated entry) and with the entry's validators: a 304 freshens it (§4.3.4),
         a 200 updates it when it describes the same representation (§4.3.5).
+        ``route``: the request's (its upstream and cache rules); None: the node's.
         """
+        via = route.upstream if route is not None else None
+        opts = route.opts if route is not None else self._opts
         headers = self._fwd.upstream(req)
         for name in CLIENT_ONLY_FIELDS:
             headers.popall(name, None)
         validators = conditional_headers(entry)
         for name, value in validators:
             headers[name] = value
-        resp, request_time, response_time = await self._ask.timed("HEAD", req.target, headers, key)
+        resp, request_time, response_time = await self._ask.timed(
+            "HEAD", req.target, headers, key, None, via
+        )
         if resp.status == 304 and not matches_304(entry, resp.headers):
             resp.close()  # §4.3.4: it matches nothing stored; ask again, unconditionally
             for name, _ in validators:
                 headers.popall(name, None)
             resp, request_time, response_time = await self._ask.timed(
-                "HEAD", req.target, headers, key
+                "HEAD", req.target, headers, key, None, via
             )
         if resp.status == 200 and not head_updates(entry, resp.headers):
             await self._store.update(msgspec.structs.replace(entry, invalidated=True))
@@ -88,7 +96,7 @@ class HeadThrough:
             resp.headers,
             request_time=request_time,
             response_time=response_time,
-            opts=self._opts,
+            opts=opts,
         )
         await self._store.update(fresh)
         self._stats.revalidated += 1

@@ -73,10 +73,14 @@ class Intake:
         resp: OriginResponse,
         request_time: float,
         response_time: float,
+        opts: PolicyOptions | None = None,
     ) -> Body | PassThrough:
+        """Store it (a :class:`Body` to spool) or pass it on; ``opts``: the request's
+        route's (its cache rules), else the node's."""
+        opts = opts or self._opts
         spool_dir = self._spool_dir()
         decision = decide_fill(
-            decide_store(facts, resp.status, resp.headers, self._opts, request_url=req.url),
+            decide_store(facts, resp.status, resp.headers, opts, request_url=req.url),
             status=resp.status,
             content_length=resp.content_length,
             request_no_store=facts.cc.no_store,
@@ -98,7 +102,7 @@ class Intake:
             request_time=request_time,
             response_time=response_time,
             body_size=resp.content_length or 0,
-            opts=self._opts,
+            opts=opts,
             stored_at=response_time,
         )
         headers = resp.headers

@@ -79,7 +79,7 @@ class OriginSteps:
     async def fetch(self, step: Fetch) -> Step:
         ask, decision, stale = step.ask, step.decision, step.stale
         fill, collapsed = self.fills.join_or_start(
-            ask.key, ask.req, ask.facts, stale, interim=ask.interim
+            ask.key, ask.req, ask.facts, stale, interim=ask.interim, route=ask.route
         )
         try:
             result = await outcome_of(fill, collapsed)
@@ -89,7 +89,13 @@ class OriginSteps:
                     # the response varies and this request selects another variant: it
                     # needs its own fill (collapsing with others that want the same one)
                     fill, collapsed = self.fills.join_or_start(
-                        ask.key, ask.req, ask.facts, stale, variant=want, interim=ask.interim
+                        ask.key,
+                        ask.req,
+                        ask.facts,
+                        stale,
+                        variant=want,
+                        interim=ask.interim,
+                        route=ask.route,
                     )
                     result = await outcome_of(fill, collapsed)
         except UpstreamError:
@@ -135,7 +141,7 @@ class OriginSteps:
     async def head_refresh(self, step: HeadRefresh) -> Step:
         ask, entry, decision = step.ask, step.entry, step.decision
         try:
-            result = await self._head.refresh(ask.key, ask.req, entry)
+            result = await self._head.refresh(ask.key, ask.req, entry, ask.route)
         except UpstreamError:
             if decision.stale_if_error:
                 return StaleOnError(ask, entry, decision, None)
@@ -172,7 +178,7 @@ class OriginSteps:
             await self.invalidate_after(ask.req, resp.status, resp.headers)
         if ask.req.method == "POST":  # RFC 9110 §9.3.3: it may answer later GETs
             stored = self.fills.adopt(
-                ask.key, ask.req, ask.facts, resp, request_time, self.clock.now()
+                ask.key, ask.req, ask.facts, resp, request_time, self.clock.now(), ask.route
             )
             if stored is not None:
                 outcome = Outcome(fwd="method", fwd_status=stored.status, stored=True)
@@ -187,7 +193,13 @@ class OriginSteps:
     async def _send(self, ask: Ask) -> OriginResponse:
         req = ask.req
         return await self._ask.passing(
-            req.method, req.target, self.fwd.upstream(req), ask.body, ask.key, ask.interim
+            req.method,
+            req.target,
+            self.fwd.upstream(req),
+            ask.body,
+            ask.key,
+            ask.interim,
+            ask.route.upstream,
         )
 
     # -- invalidation after unsafe methods -----------------------------------------

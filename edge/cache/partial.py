@@ -183,7 +183,7 @@ class PartialContent:
             if facts.if_range is not None:
                 headers["If-Range"] = facts.if_range
         resp, request_time, response_time = await self._ask.timed(
-            "GET", ask.req.target, headers, ask.key, ask.interim
+            "GET", ask.req.target, headers, ask.key, ask.interim, ask.route.upstream
         )
         fwd = decision.fwd or "uri-miss"
         if resp.status == 206:
@@ -211,7 +211,9 @@ class PartialContent:
             source = FromParts(entry, BytesBody(body), *answer, now)
             return Deliver(ask, source, outcome)
         if resp.status == 200:  # the whole representation (Range ignored, If-Range failed)
-            adopted = self._fills.adopt(ask.key, req, facts, resp, request_time, response_time)
+            adopted = self._fills.adopt(
+                ask.key, req, facts, resp, request_time, response_time, ask.route
+            )
             if adopted is not None:
                 spooled = FromSpool(
                     adopted.entry, adopted.status, adopted.reason, adopted.headers, adopted.spool
@@ -241,7 +243,7 @@ class PartialContent:
         facts = ask.facts
         # the part's cacheability is its representation's (RFC 9110 §15.3.7: 206 is
         # heuristically cacheable, as 200 is)
-        if not decide_store(facts, 200, resp.headers, self._opts).store:
+        if not decide_store(facts, 200, resp.headers, ask.route.opts).store:
             return None
         cr = parse_content_range(resp.headers.get("content-range"))
         assert cr is not None and cr.complete is not None
@@ -294,7 +296,7 @@ class PartialContent:
             request_time=request_time,
             response_time=response_time,
             body_size=size,
-            opts=self._opts,
+            opts=ask.route.opts,
             stored_at=response_time,
         )
 

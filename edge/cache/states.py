@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from edge.cache.deliver import Outcome, Source
+from edge.cache.routes import Route
 from edge.models import Entry, ProxyRequest, ProxyResponse
 from edge.origin.client import InterimSink
 from edge.policy.decide import LookupDecision
@@ -28,6 +29,7 @@ class Ask(msgspec.Struct, frozen=True):
     req: ProxyRequest
     facts: RequestFacts
     key: str
+    route: Route  # where it goes and how it is cached (edge.cache.routes), chosen once
     body: AsyncIterator[bytes] | None
     interim: InterimSink | None = None
 

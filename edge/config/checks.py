@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge.config import Config
+from edge.config.routes_check import check_routing
 from edge.errors import ConfigError
 
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2 token
@@ -138,6 +139,7 @@ def check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
     _check_cluster(cfg)
     _check_tls(cfg)
     _check_compression(cfg)
+    check_routing(cfg)  # origins and routes
     for i, cidr in enumerate(cfg.proxy.trusted_proxies):
         try:
             ipaddress.ip_network(cidr, strict=False)

@@ -68,7 +68,7 @@ class ServerState:
     last_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Server:
     url: str
     weight: int

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -23,6 +24,7 @@ from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host, trusted_networks
 from edge.cache.refresh import RefreshAhead
+from edge.cache.routes import KeyFunction, Routing, RoutingCell
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Applier, Coordinator
@@ -40,6 +42,7 @@ from edge.runtime.admin_token import resolve_admin_token
 from edge.runtime.metrics import make_registry
 from edge.runtime.prefetch import Prefetcher
 from edge.runtime.reload import ReloadResult
+from edge.runtime.routing import build_routing
 from edge.runtime.stats import Stats
 from edge.runtime.warm import Warmer
 from edge.runtime.worker_routing import WorkerRoute
@@ -70,6 +73,8 @@ class Node:
     link: WorkerLink | None = None  # with workers: the other workers' private admin sockets
     # set by ``serve``: re-read the config and apply what can change live (edge.runtime.reload)
     reload: Callable[..., Coroutine[Any, Any, ReloadResult]] | None = None
+    # the routing of a (reloaded) config, built on the running one (edge.runtime.routing)
+    routing_of: Callable[[Config, Routing | None], Routing] | None = None
 
 
 def policy_options(cfg: Config) -> PolicyOptions:
@@ -133,9 +138,38 @@ def _upstream(
     return parents, parents
 
 
+def _routing_of(
+    cfg: Config,
+    previous: Routing | None,
+    *,
+    connections: ConnectionPool,
+    clock: Clock,
+    key_for: KeyFunction,
+    opts: PolicyOptions,
+    parents: ParentSet | None,
+    wrap_fill: Callable[[Upstream], Upstream],
+) -> Routing:
+    """The routing of ``cfg`` on this node's parts (its pools' states from ``previous``)."""
+    return build_routing(
+        cfg,
+        connections=connections,
+        clock=clock,
+        base_key=key_for,
+        opts=opts,
+        parents=parents,
+        wrap_fill=wrap_fill,
+        previous=previous,
+    )
+
+
+async def _close_routing(cell: RoutingCell) -> None:
+    await cell.routing.close()
+
+
 def _fill_upstream(
     cfg: Config,
     upstream: Upstream,
+    *,
     role: WorkerRole | None,
     stats: Stats,
     store: IndexedStore,
@@ -230,11 +264,25 @@ async def _assemble(
         versions.path = None  # the leader writes versions.json; the others only follow it
     pool = ConnectionPool(cfg.origin, tls=origin_context(cfg.origin.tls))
     stack.push_async_callback(pool.close)
-    upstream, parents = _upstream(cfg, pool, clock, stack)
+    _, parents = _upstream(cfg, pool, clock, stack)  # the routes' upstreams go through them
     if parents is not None:
         stack.push_async_callback(parents.close)
     key_for = cache_key_function(versions.version_for)
-    invalidator = Invalidator(indexed, index, key_for, clock=clock)
+    routing_of = functools.partial(
+        _routing_of,
+        connections=pool,
+        clock=clock,
+        key_for=key_for,
+        opts=opts,
+        parents=parents,
+        wrap_fill=functools.partial(
+            _fill_upstream, cfg, role=role, stats=stats, store=indexed, versions=versions
+        ),
+    )
+    cell = RoutingCell(routing_of(cfg, None))
+    cell.routing.start()  # the pools' health probes
+    stack.push_async_callback(_close_routing, cell)
+    invalidator = Invalidator(indexed, index, cell.key_for, clock=clock)
     token = resolve_admin_token(cfg)
     link: WorkerLink | None = None
     if role is not None:
@@ -251,8 +299,10 @@ async def _assemble(
     if indexed_count:
         log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
     cache_ready = await _cache_gate(cfg, coordinator, role, stack)
+    default = cell.routing.default
+    assert default.upstream is not None and default.fill_upstream is not None
     fills = Fills(
-        origin=_fill_upstream(cfg, upstream, role, stats, indexed, versions),
+        origin=default.fill_upstream,
         forwarding=forwarding,
         store=indexed,
         clock=clock,
@@ -268,7 +318,7 @@ async def _assemble(
     engine = RequestFlow(
         store=indexed,
         shortcut=indexed,
-        origin=upstream,
+        origin=default.upstream,
         forwarding=forwarding,
         clock=clock,
         stats=stats,
@@ -280,6 +330,7 @@ async def _assemble(
         opts=opts,
         max_part=cfg.cache.memory.max_object_bytes,
         refresh=RefreshAhead(cfg.cache.refresh_ahead.fraction, cfg.cache.refresh_ahead.min_hits),
+        routing=cell,
     )
     warmer = Warmer(engine.handle, clock=clock, default_host=str(cfg.proxy.listen), stats=stats)
     stack.push_async_callback(warmer.close)  # before the fills stop: jobs end first
@@ -311,6 +362,7 @@ async def _assemble(
         parents=parents,
         link=link,
         prefetcher=prefetcher,
+        routing_of=routing_of,
     )
 
 

@@ -8,8 +8,9 @@ with the running config key by key (:func:`plan_reload`):
 
 - keys in :data:`LIVE` are applied at once, to open connections too (the
   proxy port's limits and timeouts, the request body limit, the shutdown
-  grace, ``PURGE``, the log settings); no connection is dropped and the cache
-  is kept, since nothing is rebuilt but small settings objects;
+  grace, ``PURGE``, the log settings, the origin pools, routes and cache
+  rules); no connection is dropped and the cache is kept, since nothing is
+  rebuilt but small settings objects and the routing;
 - every other changed key (listen addresses, the cache directory and tiers,
   workers, the origin, the cluster, the name, the admin token) needs a
   restart: it is named in the answer and in the log, and the running value
@@ -60,6 +61,11 @@ LIVE: tuple[str, ...] = (
     "admin.tls.cert",
     "admin.tls.key",
     "admin.tls.sni",
+    # routes, cache rules and pools (edge.runtime.routing): a new routing for new requests;
+    # requests under way finish on the old one; kept servers keep their health state
+    "origins",
+    "routes",
+    "origin.url",
 )
 
 

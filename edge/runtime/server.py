@@ -38,6 +38,7 @@ from edge.runtime.reload import (
     fan_out_reload,
     write_config_file,
 )
+from edge.runtime.routing import routing_changed
 from edge.runtime.worker_relay import FillRelay
 from edge.runtime.workers import CONFIG_FILE, WorkerRole, role_from_env, supervise
 from edge.web.admin import make_admin_app
@@ -194,6 +195,10 @@ def _reloader(
         proxy.apply(new)
         if new.logging != old.logging:
             setup_logging(new.logging)
+        if routing_changed(old, new) and node.routing_of is not None:
+            routing = node.routing_of(new, node.engine.routing)
+            routing.start()
+            node.engine.use_routing(routing).stop()  # the old pools' probes
 
     return Reloader(lambda: node.cfg, source, apply, publish=publish, fan_out=fan_out)
 

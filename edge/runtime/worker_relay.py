@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncGenerator, Callable
@@ -32,6 +33,7 @@ from multidict import CIMultiDict
 
 from edge.cache.fills import Fill, Freshened, Own, PassThrough, Shared, Stored, Uncacheable
 from edge.cache.flow import RequestFlow
+from edge.cache.routes import Route
 from edge.errors import EdgeError
 from edge.models import ClosingChunks, ProxyRequest
 from edge.policy.decide import LookupAction, decide_lookup
@@ -39,6 +41,7 @@ from edge.policy.entries import age_and_ttl
 from edge.policy.headers import age_value
 from edge.policy.keys import url_of_key
 from edge.policy.request import RequestFacts, analyze_request
+from edge.policy.rules import ignoring_client_no_cache
 from edge.policy.vary import entry_variant
 from edge.runtime.worker_wire import (
     END,
@@ -119,12 +122,17 @@ class FillRelay:
             writer.write(head_frame(_DIRECT))
             return
         req = unforward(ask.target, CIMultiDict(ask.headers), engine.fwd)
-        key = engine.key_for(req.scheme, req.host, req.target)
-        if self._owners.of(url_of_key(key)) != self._role.index:
+        routing = engine.routing  # the routes are every worker's: the same config
+        route = routing.select(req.host, req.target)
+        key = routing.route_key(route, req.scheme, req.host, req.target)
+        if route.never_cache or self._owners.of(url_of_key(key)) != self._role.index:
             writer.write(head_frame(_DIRECT))  # not ours: never pass an ask on
             return
+        facts = analyze_request("GET", req.headers)
+        if route.ignore_client_no_cache:
+            facts = dataclasses.replace(facts, cc=ignoring_client_no_cache(facts.cc))
         try:
-            result = await self._outcome(key, req, analyze_request("GET", req.headers))
+            result = await self._outcome(key, req, facts, route)
         except EdgeError as exc:
             head = Head("error", error=type(exc).__name__, message=exc.message)
             writer.write(head_frame(head))
@@ -138,7 +146,7 @@ class FillRelay:
                 writer.write(head_frame(_DIRECT))
 
     async def _outcome(
-        self, key: str, req: ProxyRequest, facts: RequestFacts
+        self, key: str, req: ProxyRequest, facts: RequestFacts, route: Route
     ) -> Shared | PassThrough:
         """As the request flow does for a miss: a response arriving in a fill of the key
         when it may be reused (read while it is written), else the key's running fill
@@ -151,12 +159,14 @@ class FillRelay:
             if decide_lookup(facts, stored.entry, now).action is LookupAction.HIT:
                 return stored
             return Uncacheable(stored.status, "needs-validation")  # the asker fetches it
-        fill, collapsed = fills.join_or_start(key, req, facts, None)
+        fill, collapsed = fills.join_or_start(key, req, facts, None, route=route)
         result = await _outcome_of(fill, collapsed)
         if collapsed and isinstance(result, Stored | Freshened):
             want = entry_variant(result.entry, req.headers)
             if result.entry.variant != want:
-                fill, collapsed = fills.join_or_start(key, req, facts, None, variant=want)
+                fill, collapsed = fills.join_or_start(
+                    key, req, facts, None, variant=want, route=route
+                )
                 result = await _outcome_of(fill, collapsed)
         return result
 

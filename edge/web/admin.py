@@ -165,6 +165,7 @@ async def stats(request: web.Request) -> web.Response:
         store=raw,
         cluster=cluster,
         workers=figures.workers,
+        routing=node.engine.routing.status(),
         **known,
     )
     return _json(answer)

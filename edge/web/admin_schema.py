@@ -80,6 +80,8 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     store: dict[str, int | float | bool | str]
     cluster: dict[str, Any] = {}
     workers: int = 1  # worker processes whose figures these are
+    # origin pools (each server's health and counts, as this worker sees them) and routes
+    routing: dict[str, Any] = {}
 
 
 class EntryInfo(msgspec.Struct, kw_only=True):

@@ -9,8 +9,8 @@ import pytest
 from multidict import CIMultiDict
 from policy_helpers import OPTS, T0, date, entry, hdrs, req
 
-from edge.policy.cache_control import EMPTY
 from edge.policy import PolicyOptions
+from edge.policy.cache_control import EMPTY
 from edge.policy.decide import LookupAction, decide_lookup, decide_store, freshen
 from edge.policy.rules import CacheRules, QueryRule, ignoring_client_no_cache, ruled_lifetime
 
@@ -223,7 +223,9 @@ def test_query_rule_table(rule: QueryRule, target: str, key: str) -> None:
 def test_rule_vary_adds_fields_to_the_secondary_key() -> None:
     opts = ruled(vary=("x-device",))
     mobile = CIMultiDict([("X-Device", "mobile")])
-    e = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"), req_headers=mobile, opts=opts)
+    e = entry(
+        ("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"), req_headers=mobile, opts=opts
+    )
     assert e.vary == ("accept-language", "x-device")
     assert "x-device:mobile" in e.variant
     star = entry(("Cache-Control", "max-age=60"), ("Vary", "*"), opts=opts)
