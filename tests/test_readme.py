@@ -164,3 +164,21 @@ def _run(
     outputs = [(int(chunks[i + 1]), chunks[i]) for i in range(0, len(chunks) - 1, 2)]
     assert len(outputs) == len(found), done.stdout + done.stderr
     return outputs
+
+
+def test_every_link_points_inside_the_repository() -> None:
+    """Relative links name files of the repository, anchors name headings of the README."""
+    text = README.read_text(encoding="utf-8")
+    headings = {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in text.splitlines()
+        if line.startswith("#")
+    }
+    for link in re.findall(r"\]\(([^)\s]+)\)", text):
+        if link.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = link.partition("#")
+        if path:
+            assert (README.parent / path).exists(), link
+        else:
+            assert anchor in headings, link

@@ -331,7 +331,10 @@ def make_admin_app(
     """
     if invalidator is None:
         store = node.store
-        invalidator = Invalidator(store, store.index, node.engine.key_for, clock=node.clock)
+        engine = node.engine  # keys as the routing in use makes them (reloads included)
+        invalidator = Invalidator(
+            store, store.index, lambda s, h, t: engine.key_for(s, h, t), clock=node.clock
+        )
     versions = versions if versions is not None else VersionTable(None)
     if registry is None:
         registry = make_registry(node.stats, node.store.stats)

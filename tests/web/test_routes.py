@@ -19,6 +19,7 @@ from edge.config import Config
 from edge.config.load import config_from_dict
 from origin_stub.app import make_app as make_origin_app
 from tests.conftest import Edge, EdgeFactory
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.parametrize("front", ["http1"])
 
@@ -215,3 +216,32 @@ async def test_no_server_up_is_a_generic_502_and_stale_where_allowed(
     edge.clock.advance(20)  # the stored response is stale; the rule allows it on errors
     status, cs, _ = await status_of(edge, short, Host="flaky.test")
     assert status == 200 and "fwd=stale" in cs and "detail=stale-if-error" in cs
+
+
+async def test_the_active_probe_takes_a_dead_server_out(
+    make_edge: EdgeFactory, origins: Origins
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    health = {"path": "/__origin/stats", "interval": "5s", "fall": 1, "rise": 1}
+    cfg = config_from_dict(
+        {
+            "origins": [
+                {
+                    "name": "www",
+                    "servers": [{"url": origins.url("www1")}, {"url": dead}],
+                    "health": health,
+                }
+            ],
+            "routes": [{"hosts": ["www.example.com"], "pool": "www"}],
+        }
+    )
+    edge = await make_edge(cfg)
+    edge.clock.advance(5)  # the probe's next round is due on the node's clock
+    assert await edge.node.engine.routing.check_health() == 2
+    pool = edge.node.engine.routing.pools["www"]
+    assert [pool.is_up(s) for s in pool.servers] == [True, False]
+    for _ in range(4):
+        assert (await status_of(edge, "/no-store", **WWW))[0] == 200
+    assert await origins.count("www1", "/no-store") == 4
+    assert pool.servers[1].state.requests == 0  # never sent a request: the probe said down
+    assert "health probe" in str(pool.servers[1].state.last_error)
