@@ -8,6 +8,7 @@ the origin requests made while it timed.
 
 from __future__ import annotations
 
+import ssl
 import statistics
 import threading
 import time
@@ -22,6 +23,7 @@ from bench.origin import SLOW, Origin
 from bench.procs import status_kib, tree_rss_kib
 from bench.registry import Registry
 from bench.targets import LOAD_CPU, Target
+from bench.tls import h2load
 
 Json = dict[str, Any]
 
@@ -44,12 +46,19 @@ class Case:
     targets: tuple[str, ...]
     expect: str = "hit"  # "hit", "disk" (a hit from edge's disk tier) or "miss"
     note: str = ""
+    load: str = "wrk"  # "wrk" (HTTP/1.1, also over TLS) or "h2load" (HTTP/2 by ALPN)
+    streams: int = 1  # h2load: concurrent streams per connection
+
+    def measure(self, url: str, seconds: float) -> WrkResult:
+        if self.load == "h2load":
+            return h2load(url, self.connections, self.streams, seconds, LOAD_CPU)
+        return wrk(url, self.connections, seconds, LOAD_CPU)
 
 
-def head(url: str, method: str = "GET") -> dict[str, str]:
+def head(url: str, method: str = "GET", context: ssl.SSLContext | None = None) -> dict[str, str]:
     req = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=context) as r:
             r.read()
             return {k.lower(): v for k, v in r.headers.items()}
     except urllib.error.HTTPError as err:
@@ -64,14 +73,15 @@ def _evidence(h: dict[str, str]) -> str:
 def check(target: Target, case: Case, origin: Origin) -> tuple[bool, str]:
     """Warm the object and prove the next answer is what the case measures."""
     url, path = target.url(case.obj), target.target(case.obj)
+    ctx = target.context
     if target.kind.startswith("bare"):
-        h = head(url)
+        h = head(url, context=ctx)
         return "status" not in h, "fixed bytes, no cache"
     h: dict[str, str] = {}
     for _ in range(3):
-        head(url)
+        head(url, context=ctx)
         before = origin.count(path)
-        h = head(url)
+        h = head(url, context=ctx)
         fetched = origin.count(path) - before
         if case.expect == "miss":
             ok = fetched == 1 and not target.is_hit(h)
@@ -120,11 +130,11 @@ def run_case(case: Case, reg: Registry, s: Settings, log: Callable[[str], None])
     before = {t.name: reg.origin.count(t.target(case.obj)) for t, _ in ready}
     for target, _ in ready:
         if s.warmup > 0:
-            wrk(target.url(case.obj), case.connections, s.warmup, LOAD_CPU)
+            case.measure(target.url(case.obj), s.warmup)
     warm = {t.name: reg.origin.count(t.target(case.obj)) for t, _ in ready}
     for rnd in range(s.rounds):
         for target, _ in ready:
-            r = wrk(target.url(case.obj), case.connections, s.seconds, LOAD_CPU)
+            r = case.measure(target.url(case.obj), s.seconds)
             results[target.name].append(r)
             log(
                 f"  round {rnd + 1} {target.name:<26} {r.rps:>10,.0f} req/s  p50 {r.p50_ms:.2f}"
@@ -143,6 +153,7 @@ def run_case(case: Case, reg: Registry, s: Settings, log: Callable[[str], None])
         "type": "throughput",
         "object": case.obj,
         "connections": case.connections,
+        "note": case.note,
         "rows": rows,
         "skipped": skipped,
     }

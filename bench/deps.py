@@ -1,8 +1,8 @@
 """What the side-by-side bench needs, installed when missing (and said clearly when it can't).
 
-Debian packages (wrk, nginx, varnish) through ``apt-get install -y`` when we are root; the
-Python ones, pinned, into this interpreter's environment (the project's .venv) with pip. The
-pins are the ``bench`` extra in pyproject.toml.
+Debian packages (wrk, nginx, varnish, nghttp2-client for h2load) through ``apt-get install
+-y`` when we are root; the Python ones, pinned, into this interpreter's environment (the
+project's .venv) with pip. The pins are the ``bench`` extra in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-APT = {"wrk": "wrk", "nginx": "nginx", "varnishd": "varnish"}
+APT = {"wrk": "wrk", "nginx": "nginx", "varnishd": "varnish", "h2load": "nghttp2-client"}
 PIP = {  # import name (or executable in the venv) -> pinned requirement
     "matplotlib": "matplotlib==3.11.2",
     "httptools": "httptools==0.9.0",
@@ -83,7 +83,7 @@ def versions() -> list[str]:
             out.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             pass
-    for cmd in (["nginx", "-v"], ["varnishd", "-V"], ["wrk", "-v"]):
+    for cmd in (["nginx", "-v"], ["varnishd", "-V"], ["wrk", "-v"], ["h2load", "--version"]):
         exe = shutil.which(cmd[0]) or str(Path("/usr/sbin", cmd[0]))
         try:
             p = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, timeout=10)

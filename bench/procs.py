@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -20,12 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PORT_RANGE = (18000, 18999)
+
+
+def _port_range() -> tuple[int, int]:
+    """18000-18999, or ``BENCH_PORTS=LOW-HIGH`` (a machine shared with other runs)."""
+    low, _, high = os.environ.get("BENCH_PORTS", "18000-18999").partition("-")
+    return int(low), int(high)
+
+
+PORT_RANGE = _port_range()
 _taken: set[int] = set()
 
 
 def free_port() -> int:
-    """A port in 18000-18999 that nothing listens on and this run has not handed out."""
+    """A port in PORT_RANGE that nothing listens on and this run has not handed out."""
     candidates = [p for p in range(PORT_RANGE[0], PORT_RANGE[1] + 1) if p not in _taken]
     random.shuffle(candidates)
     for port in candidates[:200]:
@@ -36,7 +45,7 @@ def free_port() -> int:
                 continue
         _taken.add(port)
         return port
-    raise RuntimeError("no free port in 18000-18999")
+    raise RuntimeError(f"no free port in {PORT_RANGE[0]}-{PORT_RANGE[1]}")
 
 
 def pinned(cmd: list[str], cpu: str | None) -> list[str]:
@@ -47,13 +56,19 @@ def pinned(cmd: list[str], cpu: str | None) -> list[str]:
     return [taskset, "-c", cpu, *cmd]
 
 
-def wait_http(url: str, seconds: float = 30.0, alive: Callable[[], bool] = lambda: True) -> None:
+def wait_http(
+    url: str,
+    seconds: float = 30.0,
+    alive: Callable[[], bool] = lambda: True,
+    *,
+    context: ssl.SSLContext | None = None,
+) -> None:
     """Until ``url`` answers anything over HTTP (any status), at most ``seconds``, and only
     while ``alive()`` holds."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and alive():
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=2, context=context) as r:
                 r.read()
             return
         except urllib.error.HTTPError:

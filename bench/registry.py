@@ -20,6 +20,7 @@ from bench.targets import (
     start_passproxy,
     start_varnish,
 )
+from bench.tls import make_certs
 
 BOTH_CPUS = "0,1"
 MAX_REVS = 30
@@ -38,6 +39,9 @@ class Registry:
                 "without the key, labelled 'edge (default front)'"
             )
         o, s = origin, scratch
+        self.tls = make_certs(scratch)
+        if self.tls is None:
+            self.notes.append("no trustme: the HTTPS and HTTP/2 rows are not measured")
         self.starters: dict[str, Callable[[], Target | None]] = {
             "nginx": lambda: start_nginx("nginx", o, s),
             "varnish": lambda: start_varnish("varnish", o, s),
@@ -47,6 +51,11 @@ class Registry:
             "nginx x2": lambda: start_nginx("nginx x2", o, s, workers=2, cpu=BOTH_CPUS),
             "varnish x2": lambda: start_varnish("varnish x2", o, s, pools=2, cpu=BOTH_CPUS),
         }
+        if self.tls is not None:
+            tls = self.tls
+            self.starters["nginx https"] = lambda: start_nginx("nginx https", o, s, tls=tls)
+            if "http1" in self.fronts:  # HTTP/2 lives on the http1 front
+                self.starters["edge https"] = self._edge("edge https", front="http1", tls=True)
         for front in self.fronts:
             self.starters[f"edge {front}"] = self._edge(f"edge {front}", front=front)
             self.starters[f"edge {front} disk"] = self._edge(
@@ -69,6 +78,7 @@ class Registry:
         workers: int = 1,
         max_object_bytes: str = "8MiB",
         cpu: str = TARGET_CPU,
+        tls: bool = False,
     ) -> Callable[[], Target | None]:
         def start() -> Target | None:
             return start_edge(
@@ -80,6 +90,7 @@ class Registry:
                 workers=workers,
                 max_object_bytes=max_object_bytes,
                 cpu=cpu,
+                tls=self.tls if tls else None,
             )
 
         return start

@@ -3,7 +3,8 @@
 ``BENCH_QUICK=1`` runs every case once for a few seconds (a smoke run of a few minutes); the
 full run takes 3 rounds of ``BENCH_SECONDS`` (10) per target and case. Results go to
 ``bench/results/<quick|full>/`` (``BENCH_OUT`` overrides): results.json, report.md, chart.png
-and the py-spy profiles.
+and the py-spy profiles. ``BENCH_CASES`` narrows a run (see ``wanted``: ``https`` and ``h2``
+are the TLS cases); ``BENCH_PORTS=LOW-HIGH`` moves the ports of everything it starts.
 """
 
 from __future__ import annotations
@@ -70,6 +71,29 @@ def cases(edges: list[str]) -> list[Case]:
     )
     out.append(
         Case(
+            "https-1k-64",
+            "fresh hit over HTTPS (HTTP/1.1, TLS 1.3), 1 KiB, 64 connections",
+            "1k",
+            64,
+            ("edge https", "nginx https"),
+            note="Same certificate and suites on both; wrk keeps its connections, so this is "
+            "the cost of TLS records, not of handshakes.",
+        )
+    )
+    out.append(
+        Case(
+            "h2-1k-32x8",
+            "fresh hit over HTTP/2 (TLS, ALPN h2), 1 KiB, 32 connections x 8 streams",
+            "1k",
+            32,
+            ("edge https", "nginx https"),
+            load="h2load",
+            streams=8,
+            note="h2load reports mean and max latency: they are in the p50 and p99 columns.",
+        )
+    )
+    out.append(
+        Case(
             "x2-1k-256",
             "2 workers / processes, unpinned, 1 KiB hit, 256 connections",
             "1k",
@@ -81,8 +105,8 @@ def cases(edges: list[str]) -> list[Case]:
 
 
 def wanted(case_id: str) -> bool:
-    """``BENCH_CASES`` (comma-separated id prefixes: hit-1k, disk, miss, x2, herd, big,
-    profiles) narrows a run to those cases; unset: all of them."""
+    """``BENCH_CASES`` (comma-separated id prefixes: hit-1k, disk, miss, https, h2, x2, herd,
+    big, profiles) narrows a run to those cases; unset: all of them."""
     only = [c.strip() for c in os.environ.get("BENCH_CASES", "").split(",") if c.strip()]
     return not only or any(case_id.startswith(c) for c in only)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from bench.origin import Origin
 from bench.procs import REPO, Proc, free_port, spawn, wait_http
+from bench.tls import TlsFiles
+from edge.config import MODERN_CIPHERS
 
 TARGET_CPU = "0"
 LOAD_CPU = "1"
@@ -52,6 +55,11 @@ class Target:
     is_hit: HitCheck
     paths: Mapping[str, str]  # object name -> request target on this server
     notes: list[str] = field(default_factory=list)
+    tls: TlsFiles | None = None  # HTTPS on its port (HTTP/1.1 and, by ALPN, HTTP/2)
+
+    @property
+    def context(self) -> ssl.SSLContext | None:
+        return self.tls.context() if self.tls is not None else None
 
     @property
     def pid(self) -> int:
@@ -64,15 +72,22 @@ class Target:
         return f"{path}{'&' if '?' in path else '?'}via={slug}"
 
     def url(self, obj: str) -> str:
-        return f"http://127.0.0.1:{self.port}{self.target(obj)}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{self.target(obj)}"
 
     def stop(self) -> None:
         self.proc.stop()
 
 
 def _started(target: Target, probe: str = "/", seconds: float = 40.0) -> Target:
+    scheme = "https" if target.tls is not None else "http"
     try:
-        wait_http(f"http://127.0.0.1:{target.port}{probe}", seconds, target.proc.alive)
+        wait_http(
+            f"{scheme}://127.0.0.1:{target.port}{probe}",
+            seconds,
+            target.proc.alive,
+            context=target.context,
+        )
     except TimeoutError as exc:
         target.stop()
         raise RuntimeError(f"{target.name} did not start:\n{target.proc.tail()}") from exc
@@ -145,11 +160,14 @@ def start_edge(
     workers: int = 1,
     max_object_bytes: str = "8MiB",
     cpu: str | None = TARGET_CPU,
+    tls: TlsFiles | None = None,
 ) -> Target:
     port, admin = free_port(), free_port()
     d = scratch / name.replace(" ", "_")
     d.mkdir(parents=True, exist_ok=True)
     front_line = f"  front: {front}\n" if front else ""
+    if tls is not None:  # HTTP/2 by ALPN is on by default
+        front_line += f"  tls:\n    cert: {tls.cert}\n    key: {tls.key}\n"
     cfg = d / "edge.yaml"
     cfg.write_text(
         f"name: bench\nworkers: {workers}\n"
@@ -162,7 +180,8 @@ def start_edge(
     )
     cmd = src.cmd("serve", "--config", str(cfg))
     proc = spawn(name, cmd, scratch, cpu, env=src.env(), cwd=scratch)
-    return _started(Target(name, "edge", port, proc, _edge_hit, origin.paths), seconds=30)
+    target = Target(name, "edge", port, proc, _edge_hit, origin.paths, tls=tls)
+    return _started(target, seconds=30)
 
 
 NGINX_CACHE = """worker_processes {workers}; daemon off; pid {d}/nginx.pid;
@@ -177,7 +196,8 @@ http {{
                    use_temp_path=off;
   upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port} backlog=4096 {reuseport};
+    listen 127.0.0.1:{port} backlog=4096 {reuseport} {listen_tls};
+    {tls}
     location / {{
       proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_cache c; proxy_cache_valid 200 1h; proxy_cache_lock on;
@@ -189,8 +209,21 @@ http {{
 """
 
 
+#: the same TLS as edge's defaults: 1.2 at least, ECDHE with AEAD (edge.config.MODERN_CIPHERS)
+NGINX_TLS = (
+    "ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3;\n"
+    "    ssl_ciphers {ciphers}; ssl_prefer_server_ciphers on;"
+)
+
+
 def start_nginx(
-    name: str, origin: Origin, scratch: Path, *, workers: int = 1, cpu: str | None = TARGET_CPU
+    name: str,
+    origin: Origin,
+    scratch: Path,
+    *,
+    workers: int = 1,
+    cpu: str | None = TARGET_CPU,
+    tls: TlsFiles | None = None,
 ) -> Target | None:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
@@ -200,13 +233,22 @@ def start_nginx(
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "nginx.conf"
     reuse = "reuseport" if workers > 1 else ""
+    tls_lines = ""
+    if tls is not None:
+        tls_lines = NGINX_TLS.format(cert=tls.cert, key=tls.key, ciphers=MODERN_CIPHERS)
     conf.write_text(
         NGINX_CACHE.format(
-            workers=workers, d=d, port=port, origin_port=origin.port, reuseport=reuse
+            workers=workers,
+            d=d,
+            port=port,
+            origin_port=origin.port,
+            reuseport=reuse,
+            listen_tls="ssl http2" if tls is not None else "",
+            tls=tls_lines,
         )
     )
     proc = spawn(name, [nginx, "-c", str(conf), "-p", str(d)], scratch, cpu)
-    return _started(Target(name, "nginx", port, proc, _nginx_hit, origin.paths))
+    return _started(Target(name, "nginx", port, proc, _nginx_hit, origin.paths, tls=tls))
 
 
 def start_varnish(

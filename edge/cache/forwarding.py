@@ -92,7 +92,9 @@ class Forwarding:
         headers["X-Forwarded-Proto"] = req.scheme
         headers["X-Forwarded-Host"] = req.host
         if self.via:
-            _append(headers, "Via", f"{req.http_version[0]}.{req.http_version[1]} {self.name}")
+            major, minor = req.http_version  # RFC 9110 §7.6.3: HTTP/2 is "2"
+            version = f"{major}" if major >= 2 else f"{major}.{minor}"
+            _append(headers, "Via", f"{version} {self.name}")
         _append(headers, "CDN-Loop", self.name)
         if req.request_id:  # replaces a client's id that was not valid
             headers[REQUEST_ID] = req.request_id

@@ -14,7 +14,10 @@ answer (``edge.fronts.h1_wire`` and ``Forwarding.downstream``), with markers
 where the per-request fields go: ``Age`` (RFC 9111 §5.1), ``Cache-Status``
 (RFC 9211), ``Date`` when the entry has none (RFC 9110 §6.6.1), and the
 ``Connection`` line. So the fields are byte-identical to the flow's answer
-by construction, and ``tests/fronts`` compares the two.
+by construction, and ``tests/fronts`` compares the two. HTTP/2 clients get the same
+memory hits as a field list (``answer_h2``), rendered once per entry by
+``edge.fronts.h2_wire`` with slots for the same fields; ``tests/h2`` compares it with
+the flow's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from multidict import CIMultiDict
 from edge.cache.forwarding import Forwarding
 from edge.clock import Clock
 from edge.fronts import h1_wire as wire
+from edge.fronts.h2_wire import Field, response_fields
 from edge.models import Entry, FileBody, FrozenHeaders
 from edge.policy.cache_status import cache_status
 from edge.policy.decide import LookupAction, decide_lookup
@@ -89,6 +93,23 @@ class HotAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class H2HotAnswer:
+    fields: list[Field]
+    body: bytes
+    cache_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class _H2Fields:
+    """An entry's HTTP/2 fields, and where Age, Cache-Status and Date go (-1: its own Date)."""
+
+    fields: tuple[Field, ...]
+    age_at: int
+    status_at: int
+    date_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Template:
     entry: Entry  # held, so that its id() is not reused while the template lives
     parts: tuple[bytes, ...]  # literal bytes, then marker tags, alternating
@@ -105,6 +126,9 @@ class _Fields:
     status: str = ""
     age_bytes: bytes = b""
     status_bytes: bytes = b""
+    age_field: Field = (b"age", b"")
+    status_field: Field = (b"cache-status", b"")
+    h2: _H2Fields | None = None  # rendered when an HTTP/2 client first asks
 
 
 class HotPath:
@@ -163,6 +187,49 @@ class HotPath:
 
         ``headers`` builds the request's fields, asked for only when the entry varies.
         """
+        found = self._hit(host, target, headers, files=self.files)
+        if found is None:
+            return None
+        template, data, file = found
+        memo = template.memo
+        fields = {
+            _AGE: memo.age_bytes,
+            _STATUS: memo.status_bytes,
+            _DATE: date,
+            _CONNECTION: connection,
+        }
+        parts = template.parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            out.append(fields[parts[i]])
+            out.append(parts[i + 1])
+        return HotAnswer(b"".join(out), data, memo.status, file)
+
+    def answer_h2(
+        self, host: str, target: str, headers: Callable[[], FrozenHeaders], *, date: bytes
+    ) -> H2HotAnswer | None:
+        """The same answer as HTTP/2 fields (``edge.fronts.h2_wire``), memory hits only:
+        ``date`` is a value."""
+        found = self._hit(host, target, headers, files=False)
+        if found is None:
+            return None
+        template, data, _ = found
+        memo = template.memo
+        h2 = memo.h2
+        if h2 is None:
+            h2 = memo.h2 = self._render_h2(template.entry, len(data))
+        fields = list(h2.fields)
+        fields[h2.age_at] = memo.age_field
+        fields[h2.status_at] = memo.status_field
+        if h2.date_at >= 0:
+            fields[h2.date_at] = (b"date", date)
+        return H2HotAnswer(fields, data, memo.status)
+
+    def _hit(
+        self, host: str, target: str, headers: Callable[[], FrozenHeaders], *, files: bool
+    ) -> tuple[_Template, bytes, FileBody | None] | None:
+        """The template and body (or, with ``files``, a disk-tier file) of a fresh hit, its
+        per-request fields up to date and the hit counted; None when the flow must answer."""
         engine = self.engine
         ready = engine.cache_ready
         if ready is not None and not ready():
@@ -183,7 +250,7 @@ class HotPath:
         file = None
         detail = "memory"
         if data is None:
-            file = self.store.file_sync(entry) if self.files else None
+            file = self.store.file_sync(entry) if files else None
             if file is None:
                 return None
             data, detail = b"", "disk"
@@ -199,18 +266,8 @@ class HotPath:
             memo.status = cache_status(self.name, hit=True, ttl=ttl, detail=detail)
             memo.age_bytes = age_value(age).encode("ascii")
             memo.status_bytes = memo.status.encode("latin-1")
-        status_value = memo.status
-        fields = {
-            _AGE: memo.age_bytes,
-            _STATUS: memo.status_bytes,
-            _DATE: date,
-            _CONNECTION: connection,
-        }
-        parts = template.parts
-        out = [parts[0]]
-        for i in range(1, len(parts), 2):
-            out.append(fields[parts[i]])
-            out.append(parts[i + 1])
+            memo.age_field = (b"age", memo.age_bytes)
+            memo.status_field = (b"cache-status", memo.status_bytes)
         stats = engine.stats
         stats.requests += 1
         stats.hits += 1
@@ -218,7 +275,7 @@ class HotPath:
         if entry.coding:  # edge compression: what the identity body would have been
             stats.compression_saved_bytes += entry.source_size - entry.body_size
         engine.top.record(entry.url, entry.body_size)
-        return HotAnswer(b"".join(out), data, status_value, file)
+        return template, data, file
 
     def _render(self, entry: Entry, length: int) -> _Template:
         """The entry's head, rendered once with markers for the per-request fields."""
@@ -241,6 +298,20 @@ class HotPath:
             del templates[next(iter(templates))]  # the oldest: replaced entries age out
         templates[id(entry)] = template
         return template
+
+    def _render_h2(self, entry: Entry, length: int) -> _H2Fields:
+        """The entry's HTTP/2 fields, once, with the slots of the per-request ones found."""
+        headers = CIMultiDict(entry.headers)
+        headers["Age"] = _marker(_AGE)
+        headers.add("Cache-Status", _marker(_STATUS))
+        self.forwarding.downstream(headers)
+        date_mark = _marker(_DATE).encode()
+        fields = response_fields(entry.status, headers, length=length, date=date_mark)
+        values = [v for _, v in fields]
+        age_at = values.index(_marker(_AGE).encode())
+        status_at = values.index(_marker(_STATUS).encode())
+        date_at = values.index(date_mark) if date_mark in values else -1
+        return _H2Fields(tuple(fields), age_at, status_at, date_at)
 
     def forget(self) -> None:
         self._templates.clear()

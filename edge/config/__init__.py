@@ -31,6 +31,7 @@ __all__ = [
     "DiskTierConfig",
     "HealthCheckConfig",
     "HostPort",
+    "Http2Config",
     "LimitsConfig",
     "LoggingConfig",
     "MemoryTierConfig",
@@ -129,6 +130,31 @@ class TimeoutsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Http2Config:
+    """HTTP/2 on the proxy port (``edge.fronts.h2``): ALPN ``h2`` on TLS, prior knowledge on
+    plaintext (h2c). The limits answer the published HTTP/2 attacks; over one, the
+    connection gets GOAWAY (ENHANCE_YOUR_CALM) and is closed."""
+
+    enabled: bool = True
+    max_concurrent_streams: int = 100  # SETTINGS_MAX_CONCURRENT_STREAMS
+    # SETTINGS_MAX_HEADER_LIST_SIZE: the decoded fields of one request (RFC 9113 §6.5.2)
+    max_header_list_size: int = field(default=16384, metadata=SIZE)
+    # HEADERS + CONTINUATION bytes of one block, counted before HPACK decodes any of it
+    # (the CONTINUATION flood, CVE-2024-27316 class)
+    max_header_block: int = field(default=65536, metadata=SIZE)
+    hpack_table_size: int = field(default=4096, metadata=SIZE)  # SETTINGS_HEADER_TABLE_SIZE
+    # receive window of each request body (SETTINGS_INITIAL_WINDOW_SIZE): what a client may
+    # send before edge has read it on
+    initial_window: int = field(default=256 * 1024, metadata=SIZE)
+    # within each flood_window, per connection: RST_STREAM frames from the client (rapid
+    # reset, CVE-2023-44487), SETTINGS/PING/PRIORITY frames, and frames with nothing in them
+    max_resets: int = 100
+    max_control_frames: int = 200
+    max_empty_frames: int = 100
+    flood_window: float = field(default=10.0, metadata=DURATION)
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     listen: HostPort = HostPort("127.0.0.1", 8080)
     front: str = "http1"  # "http1" (httptools on uvloop) | "aiohttp" (the fallback)
@@ -142,6 +168,7 @@ class ProxyConfig:
     purge_method: bool = False  # PURGE <path> on the proxy port (needs the admin token)
     via: bool = True
     tls: TlsConfig | None = None  # None: plain HTTP (and h2c by prior knowledge)
+    http2: Http2Config = field(default_factory=Http2Config)
     # peers (CIDR) whose X-Forwarded-For and Forwarded are kept and appended to; from any
     # other peer they are replaced, so a client cannot put words in the origin's mouth
     trusted_proxies: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge.config import Config
+from edge.config.http2 import check_http2
 from edge.config.routes_check import check_routing
 from edge.errors import ConfigError
 
@@ -140,6 +141,7 @@ def check_rules(cfg: Config, rename: Mapping[str, str]) -> None:
     _check_tls(cfg)
     _check_compression(cfg)
     check_routing(cfg)  # origins and routes
+    check_http2(cfg.proxy.http2)
     for i, cidr in enumerate(cfg.proxy.trusted_proxies):
         try:
             ipaddress.ip_network(cidr, strict=False)

@@ -61,7 +61,7 @@ class Framing:
         self.date = date
 
 
-def _declared_length(resp: ProxyResponse) -> int | None:
+def declared_length(resp: ProxyResponse) -> int | None:
     """A bodiless answer's own Content-Length (HEAD, 304), kept as the origin or flow set it."""
     if resp.status < 200 or resp.status == 204:
         return None
@@ -80,7 +80,7 @@ async def send(conn: Wire, resp: ProxyResponse, how: Framing) -> int:
     status = resp.status
     no_body = how.head_only or status in (204, 304) or status < 200
     if isinstance(body, BytesBody):
-        length = _declared_length(resp) if no_body else len(body.data)
+        length = declared_length(resp) if no_body else len(body.data)
         head = wire.head(
             status,
             resp.reason,
@@ -109,7 +109,7 @@ async def _send_stream(
         if no_body:
             async for _ in chunks:  # HEAD/304/204: nothing to send; release the upstream
                 pass
-            conn.write(_head(resp, how, _declared_length(resp), chunked=False))
+            conn.write(_head(resp, how, declared_length(resp), chunked=False))
             return 0
         length = body.length
         chunked = length is None and how.chunked_ok
@@ -165,7 +165,7 @@ async def _send_file(
 ) -> int:
     try:
         if no_body:
-            conn.write(_head(resp, how, _declared_length(resp), chunked=False))
+            conn.write(_head(resp, how, declared_length(resp), chunked=False))
             return 0
         conn.write(_head(resp, how, body.length, chunked=False))
         if not body.length:

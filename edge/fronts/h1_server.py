@@ -2,9 +2,13 @@
 
 :class:`H1Front` holds what every connection shares (the engine, the hot
 path, settings, timers, the access log) and answers one request through the
-engine: ``serve`` turns engine errors into short plain answers (the one broad
-catch on the proxy port, as in the aiohttp front), renders the response and
-writes its access line.
+engine: ``respond`` turns engine errors into short plain answers (the one broad
+catch on the proxy port, as in the aiohttp front), ``serve`` renders the response
+and writes its access line.
+
+HTTP/2 shares all of it: a connection that negotiated ALPN ``h2``, or whose first
+bytes are the HTTP/2 preface on plaintext (``sniff``), is handed over to an
+:class:`~edge.fronts.h2.H2Conn` (``hand_over``), whose streams go through ``respond``.
 
 Graceful shutdown (``stop``): stop accepting, close idle connections at once,
 let busy ones finish their answer (sent with ``Connection: close``) within the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from multidict import CIMultiDict
 
@@ -22,27 +27,61 @@ from edge.cache.forwarding import Forwarding, trusted_networks
 from edge.cache.hot import HotPath
 from edge.errors import EdgeError
 from edge.fronts.access import AccessLog
+from edge.fronts.h1_body import RequestBody
 from edge.fronts.h1_request import ParsedRequest
 from edge.fronts.h1_send import Framing, send
 from edge.fronts.h1_settings import H1Settings, LoopTimers, Timers
 from edge.fronts.h1_wire import DateCache
+from edge.fronts.h2 import H2Conn
+from edge.fronts.h2_limits import PREFACE, H2Settings
 from edge.fronts.http1 import Connection
-from edge.fronts.interim import for_version
-from edge.fronts.plain import PlainAnswer, error_answer, internal_answer, log_failure
+from edge.fronts.interim import InterimWriter
+from edge.fronts.plain import as_response, error_answer, internal_answer, log_failure
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
-from edge.models import BytesBody, ProxyResponse, StreamBody
+from edge.models import BytesBody, FrozenHeaders, ProxyRequest, ProxyResponse, StreamBody
+from edge.origin.exchange import InterimSink
 from edge.runtime.node import Node
 
 log = logging.getLogger("edge.proxy")
 
 
-def _response_of(answer: PlainAnswer) -> ProxyResponse:
-    resp = ProxyResponse(
-        answer.status, CIMultiDict(answer.headers), BytesBody(answer.text.encode())
-    )
-    resp.cache_status = answer.headers.get("Cache-Status", "")
-    return resp
+class FrontRequest(Protocol):
+    """A request either protocol parsed, as ``respond`` and the access log read it."""
+
+    method: str
+    raw_target: str
+    target: str
+    host: str
+    started_at: float
+
+    @property
+    def request_id(self) -> str: ...
+
+    @property
+    def body(self) -> RequestBody | None: ...
+
+    def header_view(self) -> FrozenHeaders: ...
+
+    def proxy_request(self, scheme: str, client_ip: str) -> ProxyRequest: ...
+
+
+class Interim(Protocol):
+    def __call__(self, status: int, fields: list[tuple[str, str]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FrontConnection(Protocol):
+    """An open client connection of either protocol, as shutdown and the log see it."""
+
+    peer: str
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def tasks(self) -> list[asyncio.Task[None]]: ...
 
 
 class H1Front:
@@ -60,6 +99,9 @@ class H1Front:
         self.scheme = "https" if tls is not None else "http"  # X-Forwarded-Proto, the cache key
         self.engine = node.engine
         self.settings = settings or H1Settings.from_config(cfg)
+        self.h2_settings = H2Settings.from_config(cfg)
+        # h2c by prior knowledge on plaintext; on TLS, ALPN says (edge.runtime.server)
+        self.sniffs = tls is None and self.h2_settings.enabled
         self._timers = timers
         self.hot: HotPath | None = None
         if self.settings.hot_path:
@@ -82,7 +124,7 @@ class H1Front:
             )
         self.access = AccessLog()
         self.dates = DateCache()
-        self.connections: set[Connection] = set()
+        self.connections: set[FrontConnection] = set()
         self.stopping = False
         self._server: asyncio.Server | None = None
         self._port = 0
@@ -130,7 +172,7 @@ class H1Front:
                 log.warning(
                     "shutdown: aborting %d connections after the grace", len(self.connections)
                 )
-        tasks = [c.active for c in self.connections if c.active is not None]
+        tasks = [t for c in self.connections for t in c.tasks()]
         for conn in list(self.connections):
             conn.abort()
         for task in tasks:
@@ -139,21 +181,58 @@ class H1Front:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def connection_gone(self, conn: Connection) -> None:
+    def connection_gone(self, conn: FrontConnection) -> None:
         self.connections.discard(conn)
         if self._all_gone is not None and not self.connections:
             self._all_gone.set()
 
+    # -- HTTP/2 ---------------------------------------------------------------------------
+    def negotiated_h2(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether TLS agreed on ALPN ``h2`` (RFC 9113 §3.2)."""
+        sslobj = transport.get_extra_info("ssl_object") if self.tls is not None else None
+        return sslobj is not None and sslobj.selected_alpn_protocol() == "h2"
+
+    def sniff(self, conn: Connection, data: bytes) -> bytes:
+        """The bytes for the HTTP/1.1 parser, or b"" while they may still be the HTTP/2
+        preface (RFC 9113 §3.3: prior knowledge) or once they were and it took over."""
+        early = conn.early + data
+        if len(early) < len(PREFACE):
+            if PREFACE.startswith(early):
+                conn.early = early
+                return b""
+        elif early.startswith(PREFACE):
+            self.hand_over(conn, early)
+            return b""
+        conn.sniffing = False
+        conn.early = b""
+        return early
+
+    def hand_over(self, conn: Connection, data: bytes) -> None:
+        """The connection speaks HTTP/2 from now on: a new protocol takes its socket."""
+        transport = conn.transport
+        conn.sniffing = False
+        conn.cancel_timer()
+        self.connections.discard(conn)
+        if transport is None:
+            return
+        h2 = H2Conn(self, conn.peer, conn.local)
+        transport.set_protocol(h2)
+        h2.start(transport, data)
+
     # -- one request ------------------------------------------------------------------------
     def date_line(self) -> bytes:
         return self.dates.line(self.node.clock.now())
+
+    def date_value(self) -> bytes:
+        return self.dates.value(self.node.clock.now())
 
     async def serve(self, conn: Connection, req: ParsedRequest) -> bool:
         """Answer ``req`` on ``conn``; whether the connection closes afterwards."""
         status, size, upstream, cache_status = 0, 0, None, ""
         close = True
         try:
-            resp = await self._respond(conn, req)
+            interim = InterimWriter(conn.write) if req.version == "1.1" else None
+            resp = await self.respond(req, conn.peer, interim)
             for attempt in (1, 2):
                 status, upstream = resp.status, resp.upstream_status
                 cache_status = resp.headers.get("Cache-Status", "")
@@ -178,18 +257,20 @@ class H1Front:
                 except EdgeError as exc:  # before the head: an error answer instead
                     if attempt == 2:
                         raise
-                    resp = self._error(req, exc)
+                    resp = self.error_response(req, exc)
                 except Exception:
                     if attempt == 2:
                         raise
-                    resp = self._internal(req)
+                    resp = self.internal_response(req)
         except ConnectionResetError:
             close = True
         finally:
             self.logged(conn, req, status, size, upstream, cache_status)
         return close
 
-    async def _respond(self, conn: Connection, req: ParsedRequest) -> ProxyResponse:
+    async def respond(self, req: FrontRequest, peer: str, interim: Interim | None) -> ProxyResponse:
+        """The engine's answer to ``req`` (PURGE here), or an error answer; ``interim``
+        gets the origin's 1xx before it and is closed once the answer is made."""
         try:
             if req.method == "PURGE" and self.settings.purge:
                 done = await purge_target(
@@ -198,36 +279,35 @@ class H1Front:
                 headers = CIMultiDict(done.headers)
                 headers["Content-Type"] = "application/json"
                 return ProxyResponse(done.status, headers, BytesBody(done.body))
-            # the origin's 1xx go to the client before the final head (edge.fronts.interim)
-            preq = req.proxy_request(self.scheme, conn.peer)
-            interim = for_version(preq.http_version, conn.write)
+            preq = req.proxy_request(self.scheme, peer)
+            sink: InterimSink | None = interim
             try:
-                return await self.engine.handle(preq, req.body, interim)
+                return await self.engine.handle(preq, req.body, sink)
             finally:
                 if interim is not None:
                     interim.close()
         except EdgeError as exc:
-            return self._error(req, exc)
+            return self.error_response(req, exc)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
-            return self._internal(req)
+            return self.internal_response(req)
 
-    def _error(self, req: ParsedRequest, exc: EdgeError) -> ProxyResponse:
+    def error_response(self, req: FrontRequest, exc: EdgeError) -> ProxyResponse:
         rid = req.request_id
         log_failure(log, exc, req.method, req.raw_target, rid)
-        return _response_of(error_answer(exc, self.settings.name, rid))
+        return as_response(error_answer(exc, self.settings.name, rid))
 
-    def _internal(self, req: ParsedRequest) -> ProxyResponse:
+    def internal_response(self, req: FrontRequest) -> ProxyResponse:
         """A bug: the traceback goes to the log (with the request id), never to the client."""
         rid = req.request_id
         log.exception("internal error on %s %s (request %s)", req.method, req.raw_target, rid)
-        return _response_of(internal_answer(self.settings.name, rid))
+        return as_response(internal_answer(self.settings.name, rid))
 
     def logged(
         self,
-        conn: Connection,
-        req: ParsedRequest,
+        conn: FrontConnection,
+        req: FrontRequest,
         status: int,
         size: int,
         upstream: int | None,

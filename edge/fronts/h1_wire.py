@@ -67,18 +67,29 @@ def _valid_name(name: str) -> bool:
 class DateCache:
     """The IMF-fixdate of the current second, formatted once per second (RFC 9110 §5.6.7)."""
 
-    __slots__ = ("_second", "_line")
+    __slots__ = ("_second", "_line", "_value")
 
     def __init__(self) -> None:
         self._second = -1
         self._line = b""
+        self._value = b""
 
     def line(self, now: float) -> bytes:
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._line = b"Date: " + formatdate(second, usegmt=True).encode("ascii") + CRLF
+        """``Date: <date>`` and CRLF (HTTP/1.1)."""
+        if int(now) != self._second:
+            self._format(int(now))
         return self._line
+
+    def value(self, now: float) -> bytes:
+        """The date alone (an HTTP/2 field value)."""
+        if int(now) != self._second:
+            self._format(int(now))
+        return self._value
+
+    def _format(self, second: int) -> None:
+        self._second = second
+        self._value = formatdate(second, usegmt=True).encode("ascii")
+        self._line = b"Date: " + self._value + CRLF
 
 
 def head(

@@ -76,6 +76,8 @@ class Connection(Transported):
         "_headers",
         "_header_bytes",
         "_plain",
+        "sniffing",
+        "early",
     )
 
     def __init__(self, front: H1Front) -> None:
@@ -97,6 +99,8 @@ class Connection(Transported):
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
         self._plain = True
+        self.sniffing = front.sniffs  # plaintext: the first bytes may be the HTTP/2 preface
+        self.early = b""
 
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -109,6 +113,9 @@ class Connection(Transported):
         self.front.connections.add(self)
         if self.front.stopping:
             transport.close()
+            return
+        if self.front.negotiated_h2(transport):  # ALPN h2: an HTTP/2 connection from here
+            self.front.hand_over(self, b"")
             return
         self.arm(IDLE, self.front.settings.keepalive)
 
@@ -125,6 +132,10 @@ class Connection(Transported):
     def data_received(self, data: bytes) -> None:
         if self.broken:
             return
+        if self.sniffing:
+            data = self.front.sniff(self, data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -422,6 +433,9 @@ class Connection(Transported):
         self.closing = True
         if self.active is None and not self.queue and not self._head_open and not self.parsing:
             self._close()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [self.active] if self.active is not None else []
 
     @property
     def idle(self) -> bool:

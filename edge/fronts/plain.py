@@ -21,7 +21,7 @@ from http import HTTPStatus
 from multidict import CIMultiDict
 
 from edge.errors import ClientRequestError, EdgeError, OnlyIfCachedMiss, UpstreamError
-from edge.models import Headers
+from edge.models import BytesBody, Headers, ProxyResponse
 from edge.policy.cache_status import cache_status
 from edge.request_id import HEADER as REQUEST_ID
 from edge.request_id import new_request_id
@@ -66,6 +66,15 @@ def plain_answer(
     headers["Content-Type"] = "text/plain; charset=utf-8"
     headers[REQUEST_ID] = rid
     return PlainAnswer(status, headers, f"{text}request id: {rid}\n")
+
+
+def as_response(answer: PlainAnswer) -> ProxyResponse:
+    """The answer as the engine's response type, for a front to render."""
+    resp = ProxyResponse(
+        answer.status, CIMultiDict(answer.headers), BytesBody(answer.text.encode())
+    )
+    resp.cache_status = answer.headers.get("Cache-Status", "")
+    return resp
 
 
 def tells_client(exc: EdgeError) -> bool:

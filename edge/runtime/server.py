@@ -88,8 +88,12 @@ def make_admin(node: Node) -> web.Application:
     return make_admin_app(node, node.invalidator, node.versions, node.registry)
 
 
-#: ALPN on the proxy port (RFC 7301), in the server's order of preference
-PROXY_ALPN = ("http/1.1",)
+def proxy_alpn(cfg: Config) -> tuple[str, ...]:
+    """ALPN on the proxy port (RFC 7301), in the server's order of preference: ``h2`` first
+    when the http1 front serves HTTP/2 beside it (``proxy.http2.enabled``)."""
+    if cfg.proxy.front == "http1" and cfg.proxy.http2.enabled:
+        return ("h2", "http/1.1")
+    return ("http/1.1",)
 
 
 def listening_tls(cfg: Config) -> tuple[ServerTls | None, ServerTls | None]:
@@ -97,7 +101,7 @@ def listening_tls(cfg: Config) -> tuple[ServerTls | None, ServerTls | None]:
     proxy = cfg.proxy.tls
     admin = cfg.admin.tls
     return (
-        ServerTls(proxy, "proxy.tls", alpn=PROXY_ALPN) if proxy is not None else None,
+        ServerTls(proxy, "proxy.tls", alpn=proxy_alpn(cfg)) if proxy is not None else None,
         ServerTls(admin, "admin.tls", alpn=("http/1.1",)) if admin is not None else None,
     )
 

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import (
     LocalProcess,
@@ -45,12 +46,19 @@ class LiveEdge:
 
 
 @contextmanager
-def live_edge(root: Path, name: str = "edge-live") -> Iterator[LiveEdge]:
-    """Start the origin stub and one node (admin token ``TOKEN``); stop both by PID."""
+def live_edge(
+    root: Path, name: str = "edge-live", *, proxy: Mapping[str, Any] | None = None
+) -> Iterator[LiveEdge]:
+    """Start the origin stub and one node (admin token ``TOKEN``); stop both by PID.
+
+    ``proxy``: keys for the node's ``proxy`` section (``tls``, ``http2``)."""
     origin = origin_process(free_port(), root / "origin.log")
     started: list[LocalProcess] = []
     try:
-        config = write_config(root / f"{name}.yaml", node_config(name, origin.url))
+        settings = node_config(name, origin.url)
+        if proxy:
+            settings["proxy"] = dict(proxy)
+        config = write_config(root / f"{name}.yaml", settings)
         env = {"EDGE_ADMIN_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
         node = node_process(
             name, config, free_port(), free_port(), root / "cache", root / f"{name}.log", env
