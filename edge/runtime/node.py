@@ -24,7 +24,7 @@ from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host, trusted_networks
 from edge.cache.refresh import RefreshAhead
-from edge.cache.routes import KeyFunction, Routing, RoutingCell
+from edge.cache.routes import RoutingCell
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Applier, Coordinator
@@ -42,7 +42,7 @@ from edge.runtime.admin_token import resolve_admin_token
 from edge.runtime.metrics import make_registry
 from edge.runtime.prefetch import Prefetcher
 from edge.runtime.reload import ReloadResult
-from edge.runtime.routing import build_routing
+from edge.runtime.routing import RoutingBuilder
 from edge.runtime.stats import Stats
 from edge.runtime.warm import Warmer
 from edge.runtime.worker_routing import WorkerRoute
@@ -74,7 +74,7 @@ class Node:
     # set by ``serve``: re-read the config and apply what can change live (edge.runtime.reload)
     reload: Callable[..., Coroutine[Any, Any, ReloadResult]] | None = None
     # the routing of a (reloaded) config, built on the running one (edge.runtime.routing)
-    routing_of: Callable[[Config, Routing | None], Routing] | None = None
+    routing_of: RoutingBuilder | None = None
 
 
 def policy_options(cfg: Config) -> PolicyOptions:
@@ -136,30 +136,6 @@ def _upstream(
         stack.push_async_callback(session.close)
         parents.start_probe(session, cluster.parent_probe_interval)
     return parents, parents
-
-
-def _routing_of(
-    cfg: Config,
-    previous: Routing | None,
-    *,
-    connections: ConnectionPool,
-    clock: Clock,
-    key_for: KeyFunction,
-    opts: PolicyOptions,
-    parents: ParentSet | None,
-    wrap_fill: Callable[[Upstream], Upstream],
-) -> Routing:
-    """The routing of ``cfg`` on this node's parts (its pools' states from ``previous``)."""
-    return build_routing(
-        cfg,
-        connections=connections,
-        clock=clock,
-        base_key=key_for,
-        opts=opts,
-        parents=parents,
-        wrap_fill=wrap_fill,
-        previous=previous,
-    )
 
 
 async def _close_routing(cell: RoutingCell) -> None:
@@ -268,18 +244,17 @@ async def _assemble(
     if parents is not None:
         stack.push_async_callback(parents.close)
     key_for = cache_key_function(versions.version_for)
-    routing_of = functools.partial(
-        _routing_of,
+    routing_of = RoutingBuilder(
         connections=pool,
         clock=clock,
-        key_for=key_for,
+        base_key=key_for,
         opts=opts,
         parents=parents,
         wrap_fill=functools.partial(
             _fill_upstream, cfg, role=role, stats=stats, store=indexed, versions=versions
         ),
     )
-    cell = RoutingCell(routing_of(cfg, None))
+    cell = RoutingCell(routing_of(cfg))
     cell.routing.start()  # the pools' health probes
     stack.push_async_callback(_close_routing, cell)
     invalidator = Invalidator(indexed, index, cell.key_for, clock=clock)

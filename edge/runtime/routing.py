@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from edge.cache.forwarding import origin_host
 from edge.cache.routes import DEFAULT_POOL, KeyFunction, Match, Route, Routing
@@ -30,9 +31,34 @@ from edge.policy.keys import normalize_host
 from edge.policy.options import PolicyOptions
 from edge.policy.rules import CacheRules, QueryRule
 
-__all__ = ["build_routing"]
+__all__ = ["RoutingBuilder", "build_routing", "routing_changed"]
 
 WrapFill = Callable[[Upstream], Upstream]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingBuilder:
+    """Builds the routing of a config on one node's parts: at start, and on every reload
+    (with the running routing as ``previous``)."""
+
+    connections: ConnectionPool
+    clock: Clock
+    base_key: KeyFunction
+    opts: PolicyOptions
+    parents: ParentSet | None = None
+    wrap_fill: WrapFill | None = None
+
+    def __call__(self, cfg: Config, previous: Routing | None = None) -> Routing:
+        return build_routing(
+            cfg,
+            connections=self.connections,
+            clock=self.clock,
+            base_key=self.base_key,
+            opts=self.opts,
+            parents=self.parents,
+            wrap_fill=self.wrap_fill,
+            previous=previous,
+        )
 
 
 def build_routing(

@@ -9,6 +9,7 @@ query rule keys alike on both (the fill relay's owner is chosen on that key).
 from __future__ import annotations
 
 import http.client
+import re
 import signal
 from pathlib import Path
 
@@ -37,6 +38,13 @@ routes:
     )
 
 
+def ttl(cache_status: str) -> int:
+    """The ttl of a hit's Cache-Status (real time passes: 200 s may be 199 by then)."""
+    match = re.search(r"; hit; ttl=(\d+)", cache_status)
+    assert match is not None, cache_status
+    return int(match.group(1))
+
+
 def get(conn: http.client.HTTPConnection, target: str) -> tuple[int, str]:
     conn.request("GET", target, headers={"Host": "www.example.com"})
     resp = conn.getresponse()
@@ -63,11 +71,11 @@ def test_sighup_swaps_rules_on_every_worker_and_keeps_the_connection(
         wait_log(log, "reload: applied routes", count=2)  # the leader and worker 1
         status, cs = get(conn, "/script?n=2")
         assert status == 200 and "detail=rule-ttl" in cs and conn.sock is sock
-        assert "ttl=200" in get(conn, "/script?n=2&utm_medium=b")[1]  # a hit, keyed alike
+        assert ttl(get(conn, "/script?n=2&utm_medium=b")[1]) > 150  # a hit, keyed alike
         for i in range(6):  # fresh connections: the kernel spreads them over both workers
             fresh = http.client.HTTPConnection("127.0.0.1", edge.port, timeout=30)
             _, cs = get(fresh, f"/script?n=1{i}&utm_x={i}")
-            assert "ttl=200" in get(fresh, f"/script?n=1{i}")[1], cs
+            assert ttl(get(fresh, f"/script?n=1{i}")[1]) > 150, cs
             fresh.close()
 
         write(cfg, "300s", pool="nope")
@@ -75,7 +83,7 @@ def test_sighup_swaps_rules_on_every_worker_and_keeps_the_connection(
         wait_log(log, "reload refused: config error: routes[0].pool")
         status, cs = get(conn, "/script?n=3")
         assert status == 200 and conn.sock is sock
-        assert "ttl=200" in get(conn, "/script?n=3")[1]  # the old routing stays
+        assert ttl(get(conn, "/script?n=3")[1]) > 150  # the old routing stays
         conn.close()
     finally:
         edge.stop()  # SIGTERM: the supervisor stops its workers
