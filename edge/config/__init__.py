@@ -127,6 +127,8 @@ class TimeoutsConfig:
     head: float = field(default=10.0, metadata=DURATION)
     keepalive: float = field(default=15.0, metadata=DURATION)  # idle between two requests
     body_idle: float = field(default=30.0, metadata=DURATION)  # no request body byte for this long
+    # a client that takes none of a response's bytes for this long is disconnected (http1)
+    send: float = field(default=60.0, metadata=DURATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,9 @@ class ProxyConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
     shutdown_grace: float = field(default=10.0, metadata=DURATION)
+    # open client connections per process; above it new ones get a 503 and are closed
+    # (lowered at start to what RLIMIT_NOFILE leaves room for: edge.fronts.limits)
+    max_connections: int = 10000
     purge_method: bool = False  # PURGE <path> on the proxy port (needs the admin token)
     via: bool = True
     tls: TlsConfig | None = None  # None: plain HTTP (and h2c by prior knowledge)

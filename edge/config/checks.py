@@ -86,6 +86,8 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("proxy.timeouts.head", lambda v: v > 0, "a duration > 0"),
     _Rule("proxy.timeouts.keepalive", lambda v: v > 0, "a duration > 0"),
     _Rule("proxy.timeouts.body_idle", lambda v: v > 0, "a duration > 0"),
+    _Rule("proxy.timeouts.send", lambda v: v > 0, "a duration > 0"),
+    _Rule("proxy.max_connections", lambda v: v >= 1, "an integer >= 1"),
     _Rule("cache.dir", lambda v: bool(v.strip()), "a non-empty directory path"),
     _Rule("cache.memory.max_bytes", lambda v: v > 0, "a size > 0"),
     _Rule("cache.memory.max_object_bytes", lambda v: v > 0, "a size > 0"),

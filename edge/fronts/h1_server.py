@@ -13,6 +13,9 @@ bytes are the HTTP/2 preface on plaintext (``sniff``), is handed over to an
 Graceful shutdown (``stop``): stop accepting, close idle connections at once,
 let busy ones finish their answer (sent with ``Connection: close``) within the
 grace, then abort what is left.
+
+Exhaustion: at most ``max_connections`` client connections are open (edge.fronts.limits);
+the node's Stats count open, refused and timed-out connections for /stats and /metrics.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from edge.fronts.h2 import H2Conn
 from edge.fronts.h2_limits import PREFACE, H2Settings
 from edge.fronts.http1 import Connection
 from edge.fronts.interim import InterimWriter
+from edge.fronts.limits import connection_limit, refusal
 from edge.fronts.plain import as_response, error_answer, internal_answer, log_failure
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
@@ -125,6 +129,9 @@ class H1Front:
         self.access = AccessLog()
         self.dates = DateCache()
         self.connections: set[FrontConnection] = set()
+        self.max_connections = connection_limit(cfg)
+        self._refusal = refusal(cfg.name)
+        self.stats = node.stats
         self.stopping = False
         self._server: asyncio.Server | None = None
         self._port = 0
@@ -181,10 +188,31 @@ class H1Front:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def connection_opened(self, conn: FrontConnection) -> None:
+        self.connections.add(conn)
+        self.stats.connections_open = len(self.connections)
+
     def connection_gone(self, conn: FrontConnection) -> None:
         self.connections.discard(conn)
+        self.stats.connections_open = len(self.connections)
         if self._all_gone is not None and not self.connections:
             self._all_gone.set()
+
+    def refuse(self, conn: Connection) -> None:
+        """Over ``proxy.max_connections``: a 503 with Retry-After, then closed, unread."""
+        conn.broken = True
+        self.stats.connections_refused += 1
+        if conn.transport is not None:
+            conn.transport.write(self._refusal)
+            conn.transport.close()
+
+    def send_timed_out(self, conn: Connection) -> None:
+        self.stats.send_timeouts += 1
+        log.info(
+            "client %s took no response bytes for %gs (proxy.timeouts.send): disconnected",
+            conn.peer,
+            self.settings.send,
+        )
 
     # -- HTTP/2 ---------------------------------------------------------------------------
     def negotiated_h2(self, transport: asyncio.BaseTransport) -> bool:

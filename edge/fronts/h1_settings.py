@@ -100,6 +100,7 @@ class H1Settings:
     head_timeout: float = 10.0  # proxy.timeouts.head: 408
     keepalive: float = 15.0  # proxy.timeouts.keepalive
     body_idle: float = 30.0  # proxy.timeouts.body_idle: 408
+    send: float = 60.0  # proxy.timeouts.send: a client taking no bytes is disconnected
     high_water: int = BODY_HIGH_WATER
     purge: bool = False  # proxy.purge_method
     hot_path: bool = True  # fresh memory hits without the flow (edge.cache.hot)
@@ -116,5 +117,6 @@ class H1Settings:
             head_timeout=p.timeouts.head,
             keepalive=p.timeouts.keepalive,
             body_idle=p.timeouts.body_idle,
+            send=p.timeouts.send,
             purge=p.purge_method,
         )

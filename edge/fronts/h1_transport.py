@@ -3,7 +3,10 @@
 Write flow control (asyncio has no drain for a bare Protocol, and uvloop's
 transports none either): ``pause_writing``/``resume_writing`` drive an event
 that writers wait on; ``connection_lost`` sets it too, so a writer waiting on
-a client that left wakes up and raises instead of waiting forever.
+a client that left wakes up and raises instead of waiting forever. While
+writing is paused a second timer handle runs: a client that takes no bytes for
+``send_timeout()`` is aborted (``send_stalled``), so a stopped reader holds
+neither a fill's reader nor more than the transport's buffer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Transported(asyncio.Protocol):
         "_read_off",
         "_write_paused",
         "_drained",
+        "_stall",
         "_timer",
         "_timer_kind",
         "_timer_at",
@@ -40,6 +44,7 @@ class Transported(asyncio.Protocol):
         self._read_off = 0
         self._write_paused = False
         self._drained: asyncio.Event | None = None
+        self._stall: Cancellable | None = None  # armed while writing is paused
         self._timer: Cancellable | None = None
         self._timer_kind = 0
         self._timer_at = 0.0  # when the pending handle fires
@@ -50,9 +55,12 @@ class Transported(asyncio.Protocol):
         self._write_paused = True
         if self._drained is not None:
             self._drained.clear()
+        if self._stall is None and not self.lost:
+            self._stall = self.timers.call_later(self.send_timeout(), self._stall_due)
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._cancel_stall()
         if self._drained is not None:
             self._drained.set()
 
@@ -60,8 +68,27 @@ class Transported(asyncio.Protocol):
         """The connection is gone: no timer, and every waiting writer wakes up."""
         self.lost = True
         self.cancel_timer()
+        self._cancel_stall()
         if self._drained is not None:
             self._drained.set()
+
+    def _cancel_stall(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stall_due(self) -> None:
+        self._stall = None
+        if self._write_paused and not self.lost:
+            self.send_stalled()
+
+    def send_timeout(self) -> float:
+        """How long the client may take no bytes while writing is paused."""
+        return 60.0
+
+    def send_stalled(self) -> None:
+        """The client took nothing for ``send_timeout()``: abort (a waiting writer raises)."""
+        self.abort()
 
     # -- writing (edge.fronts.h1_send.Wire) -----------------------------------------------
     def write(self, data: bytes) -> None:

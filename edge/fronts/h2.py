@@ -113,7 +113,7 @@ class H2Conn(H2Writer):
     def start(self, transport: asyncio.Transport, data: bytes) -> None:
         """Take the socket (already this protocol's) with what was read of it so far."""
         self.transport = transport
-        self.front.connections.add(self)
+        self.front.connection_opened(self)
         h2 = self.h2
         h2.initiate_connection()
         # the connection's receive window: room for a few request bodies at once

@@ -18,7 +18,10 @@ One :class:`Connection` per client socket, a complete HTTP/1.1 server side
   its first byte (408; a client dribbling a byte a second cannot hold the
   connection), keep-alive idle, body idle (408);
 - write flow control: ``pause_writing``/``resume_writing`` drive an event that
-  ``connection_lost`` also releases, so nothing waits on a client that left.
+  ``connection_lost`` also releases, so nothing waits on a client that left; a client
+  that takes no bytes for ``proxy.timeouts.send`` is aborted;
+- ``proxy.max_connections`` (edge.fronts.limits): a connection over the limit is
+  sent a 503 and closed before anything is read from it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ COPY_MAX = 16 * 1024  # a batch of answers up to this size is joined into one bu
 
 if TYPE_CHECKING:
     from edge.fronts.h1_server import H1Front
+
+
+# a batch of hot answers is written once it holds a body this large or this many parts, so
+# the loop sees pause_writing before it renders more for a client that is not reading
+FLUSH_BODY = 64 * 1024
+FLUSH_PARTS = 64
 
 
 class _Refused(Exception):
@@ -110,8 +119,12 @@ class Connection(Transported):
         self.peer = str(peer[0]) if isinstance(peer, tuple) else ""
         local = transport.get_extra_info("sockname")
         self.local = f"{local[0]}:{local[1]}" if isinstance(local, tuple) else "localhost"
-        self.front.connections.add(self)
-        if self.front.stopping:
+        front = self.front
+        if len(front.connections) >= front.max_connections:
+            front.refuse(self)
+            return
+        front.connection_opened(self)
+        if front.stopping:
             transport.close()
             return
         if self.front.negotiated_h2(transport):  # ALPN h2: an HTTP/2 connection from here
@@ -291,7 +304,8 @@ class Connection(Transported):
         queue = self.queue
         front = self.front
         hot = front.hot
-        while self.active is None and queue and not self.lost:
+        # a client that does not read stops the hot answers too: they wait for resume_writing
+        while self.active is None and queue and not self.lost and not self._write_paused:
             req = queue[0]
             if req.refused is not None:
                 queue.clear()
@@ -308,8 +322,9 @@ class Connection(Transported):
                 )
                 if found is not None:
                     queue.popleft()
-                    self.out.append(found.head)
-                    self.out.append(found.body)
+                    out = self.out
+                    out.append(found.head)
+                    out.append(found.body)
                     if found.file is not None:  # a disk-tier hit: the head, then the file
                         front.logged(self, req, 200, found.file.length, None, found.cache_status)
                         self._flush()
@@ -318,6 +333,8 @@ class Connection(Transported):
                         if self.active is None:
                             return  # closed after it, or aborted
                         break  # the rest goes out from a task, which dispatches after
+                    if len(found.body) >= FLUSH_BODY or len(out) >= FLUSH_PARTS:
+                        self._flush()  # written now: a client that reads nothing pauses us
                     front.logged(self, req, 200, len(found.body), None, found.cache_status)
                     if close:
                         self._flush()
@@ -441,6 +458,18 @@ class Connection(Transported):
     def idle(self) -> bool:
         return self.active is None and not self.queue and not self._head_open
 
+    def send_timeout(self) -> float:
+        return self.front.settings.send
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.queue and self.active is None and not self.lost:
+            self._dispatch()  # the pipelined requests that waited for the client to read
+
+    def send_stalled(self) -> None:
+        self.front.send_timed_out(self)
+        super().send_stalled()
+
     def on_timer(self) -> None:
         kind, self._timer_kind = self._timer_kind, 0
         if self.lost:
@@ -449,6 +478,7 @@ class Connection(Transported):
             if self.idle and self.parsing is None:
                 self._close()  # RFC 9112 §9.5: a server may close an idle connection
         elif kind == HEAD:
+            self.front.stats.head_timeouts += 1
             self._fail(plain_answer(408, "request head not received in time\n", *self._who))
             self._dispatch()
         elif kind == BODY_IDLE:

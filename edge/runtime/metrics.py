@@ -57,6 +57,13 @@ _COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("warmed_cached", "warmed_already_cached", "Warming URLs that were already cached"),
     ("warmed_uncacheable", "warmed_uncacheable", "Warming URLs answered but not storable"),
     ("warmed_failed", "warmed_failed", "Warming URLs that failed"),
+    (
+        "connections_refused",
+        "connections_refused",
+        "Client connections refused over proxy.max_connections",
+    ),
+    ("send_timeouts", "send_timeouts", "Client connections closed by proxy.timeouts.send"),
+    ("head_timeouts", "head_timeouts", "Request heads not received within proxy.timeouts.head"),
 )
 
 
@@ -69,6 +76,11 @@ class EdgeCollector(Collector):
         values = self._stats.as_dict()
         for field, name, help_text in _COUNTERS:
             yield CounterMetricFamily(f"edge_{name}", help_text, value=values.get(field, 0))
+        yield GaugeMetricFamily(
+            "edge_connections_open",
+            "Client connections open on the proxy port",
+            value=values.get("connections_open", 0),
+        )
         yield GaugeMetricFamily(
             "edge_cache_hit_ratio",
             "(hits + stale) / (hits + stale + misses) since start",

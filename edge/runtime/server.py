@@ -24,6 +24,7 @@ from edge.errors import ConfigError
 from edge.fronts.aio import ProxyFront
 from edge.fronts.h1_server import H1Front
 from edge.fronts.h1_settings import H1Settings
+from edge.fronts.limits import LimitedServer, connection_limit
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
 from edge.runtime.admin_token import resolve_admin_token
@@ -55,8 +56,9 @@ def handler_kwargs(cfg: Config) -> dict[str, Any]:
         "max_line_size": cfg.proxy.max_header_size,
         "max_field_size": cfg.proxy.max_header_size,
         "auto_decompress": False,
-        # idle between requests, and before the first one: aiohttp arms it on connect and a
-        # partial head does not re-arm it, so it is also the slowest a head may arrive
+        # idle between requests, and before the first one: aiohttp arms it on connect and at
+        # the end of each response, and a partial head does not re-arm it, so it also bounds a
+        # later request's head (the first one's: proxy.timeouts.head, edge.fronts.limits)
         "keepalive_timeout": cfg.proxy.timeouts.keepalive,
     }
 
@@ -279,7 +281,14 @@ class ProxyListener:
             await self.h1.start(listen.host, listen.port, reuse_port=reuse_port)
             return
         self.aio = make_proxy(self.node)
-        server = web.Server(self.aio, **handler_kwargs(cfg))
+        server = LimitedServer(
+            self.aio,
+            limit=connection_limit(cfg),
+            head_timeout=cfg.proxy.timeouts.head,
+            stats=self.node.stats,
+            name=cfg.name,
+            **handler_kwargs(cfg),
+        )
         self.runner = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         await self.runner.setup()
         ssl_context = self.tls.context if self.tls is not None else None

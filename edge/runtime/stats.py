@@ -41,6 +41,12 @@ class Stats:
     warmed_cached: int = 0  # already cached (a hit, or revalidated)
     warmed_uncacheable: int = 0
     warmed_failed: int = 0
+    # client connections on the proxy port (edge.fronts.limits): open now (a gauge), refused
+    # over proxy.max_connections, closed by proxy.timeouts.send and by proxy.timeouts.head
+    connections_open: int = 0
+    connections_refused: int = 0
+    send_timeouts: int = 0
+    head_timeouts: int = 0
 
     def count_warmed(self, outcome: str) -> None:
         match outcome:

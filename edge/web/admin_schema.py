@@ -75,6 +75,10 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     refresh_ahead_freshened: int = 0
     refresh_ahead_replaced: int = 0
     refresh_ahead_failed: int = 0
+    connections_open: int = 0  # client connections on the proxy port now
+    connections_refused: int = 0  # over proxy.max_connections
+    send_timeouts: int = 0  # clients that took no bytes for proxy.timeouts.send
+    head_timeouts: int = 0  # request heads not in within proxy.timeouts.head
     hit_ratio: float
     tiers: dict[str, TierUse]
     store: dict[str, int | float | bool | str]
