@@ -176,9 +176,11 @@ async def serve(
                 "shutting down: finishing in-flight requests (up to %gs)", cfg.proxy.shutdown_grace
             )
         finally:
-            await proxy.stop()
-            if relay is not None:
-                await relay.close()
+            # the other workers' fills this one is answering finish within the same grace
+            # as its own clients' requests (they are in flight for clients of theirs)
+            grace = node.cfg.proxy.shutdown_grace
+            closing = [proxy.stop()] + ([relay.close(grace)] if relay is not None else [])
+            await asyncio.gather(*closing)
             await admin.cleanup()
     log.info("stopped")
 

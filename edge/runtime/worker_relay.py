@@ -74,6 +74,7 @@ class FillRelay:
         self._owners = Owners(role.count)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answering: set[asyncio.Task[None]] = set()  # their ask read, answer under way
 
     @property
     def path(self) -> str:
@@ -84,10 +85,13 @@ class FillRelay:
             os.unlink(self.path)  # left by this worker's previous process
         self._server = await asyncio.start_unix_server(self._serve, self.path)
 
-    async def close(self) -> None:
-        """Stop accepting; cut the answers still streaming (their askers see a broken body)."""
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop accepting; answers still streaming get ``grace`` seconds, then are cut (their
+        askers see a broken body). New asks meanwhile are refused: askers go upstream."""
         if self._server is not None:
             self._server.close()
+        if self._answering and grace > 0:
+            await asyncio.wait(list(self._answering), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -104,6 +108,7 @@ class FillRelay:
         try:
             async with asyncio.timeout(ASK_TIMEOUT):
                 ask = await read_ask(reader)
+            self._answering.add(task)  # a shutdown lets it finish within the grace
             await self._answer(ask, writer)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             log.debug("fill ask from another worker ended: %r", exc)
@@ -111,6 +116,7 @@ class FillRelay:
             log.exception("fill ask from another worker failed")
         finally:
             self._tasks.discard(task)
+            self._answering.discard(task)
             writer.close()
 
     async def _answer(self, ask: Ask, writer: asyncio.StreamWriter) -> None:

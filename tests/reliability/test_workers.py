@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +16,9 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import Proc, start_edge, wait_http
+from tests.support import raw_client
+from tests.support.processes import write_config
+from tests.support.raw_client import read_response, request
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "test-token-0123456789abcdef"
@@ -35,6 +40,12 @@ def admin(edge: Proc, path: str, body: Any = None) -> Any:
     )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
+
+
+def origin_counts(origin: Proc) -> dict[str, int]:
+    with urllib.request.urlopen(f"{origin.url}/__origin/stats", timeout=10) as r:
+        counts: dict[str, int] = json.load(r)["counts"]
+        return counts
 
 
 def children(pid: int) -> list[int]:
@@ -96,3 +107,60 @@ def test_a_killed_worker_is_restarted_and_sigterm_stops_all(workers_edge: Proc) 
     wait_http(f"{workers_edge.url}/static/x.js", workers_edge.proc)
     assert workers_edge.stop(signal.SIGTERM) == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in now)
+
+
+def test_sigterm_drains_every_worker_within_the_grace(origin_proc: Proc, tmp_path: Path) -> None:
+    """In-flight requests on both workers finish, idle connections close at once, exit 0."""
+    grace = 4.0
+    config = write_config(tmp_path / "drain.yaml", {"proxy": {"shutdown_grace": f"{grace}s"}})
+    edge = start_edge(origin_proc, tmp_path, "--workers", "2", "--config", str(config))
+    workers = children(edge.proc.pid)
+    try:
+        deadline = time.monotonic() + 30
+        while admin(edge, "/stats")["workers"] < 2:
+            assert time.monotonic() < deadline, "the second worker never came up"
+            time.sleep(0.05)
+        idle = []
+        for i in range(8):  # the kernel spreads new connections over both workers
+            s = socket.create_connection(("127.0.0.1", edge.port), timeout=10)
+            s.sendall(request(f"/static/idle-{i}.css"))
+            assert read_response(s).status == 200
+            idle.append(s)
+        results: list[raw_client.Got] = []
+        busy = [
+            threading.Thread(
+                target=lambda i=i: results.append(
+                    raw_client.get(edge.port, f"/fault/slow?delay=1.5&n={i}", within=20)
+                )
+            )
+            for i in range(8)
+        ]
+        for t in busy:
+            t.start()
+        deadline = time.monotonic() + 10
+        while sum(1 for k in origin_counts(origin_proc) if k.startswith("/fault/slow")) < 8:
+            assert time.monotonic() < deadline, "the slow requests never reached the origin"
+            time.sleep(0.01)
+        start = time.monotonic()
+        edge.proc.send_signal(signal.SIGTERM)
+        for s in idle:  # closed at once, not after the in-flight requests
+            s.settimeout(5)
+            assert s.recv(1) == b""
+            s.close()
+        idle_closed = time.monotonic() - start
+        for t in busy:
+            t.join(20)
+        assert edge.proc.wait(timeout=grace + 10) == 0
+        took = time.monotonic() - start
+        assert sorted(g.status for g in results) == [200] * 8
+        assert all(g.complete and g.body.startswith(b"slow serve=") for g in results)
+        # a fill one worker answered for the other was let finish, not cut and asked again
+        slow = {k: n for k, n in origin_counts(origin_proc).items() if k.startswith("/fault/slow")}
+        assert sorted(slow.values()) == [1] * 8, slow
+        assert idle_closed < 1.0 < took < grace + 5
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        edge.stop(signal.SIGKILL)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
