@@ -60,11 +60,15 @@ def build_document(ops: Sequence[Operation], error: type[msgspec.Struct], versio
     structs: list[Any] = [error]
     for op in ops:
         structs += [s for s in (op.body, op.answer) if s is not None]
-    _, components = msgspec.json.schema_components(structs, ref_template=_REF)
+    _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, error.__name__)
-    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    # the $refs say #/components/schemas/<name>: the schemas go there, not beside the schemes
+    components = {
+        "schemas": schemas,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
