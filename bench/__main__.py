@@ -26,6 +26,7 @@ OTHERS = {
     "refresh-ahead": "bench.refresh_ahead",
     "routes_hit": "bench.routes_hit",
     "routes-hit": "bench.routes_hit",
+    "hotloop": "bench.hotloop",
 }
 
 
