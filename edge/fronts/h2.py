@@ -221,7 +221,7 @@ class H2Conn(H2Writer):
         h2 = self.h2
         body = found.body
         h2.send_headers(sid, found.fields, end_stream=not body)
-        sent = self._send_now(sid, body, 0, end=True) if body else 0
+        sent = self._send_now(sid, body, 0, end=True, flush=False) if body else 0
         front.logged(self, req, 200, len(body), None, found.cache_status)
         if sent < len(body):  # the windows are full: the rest from a task
             stream = H2Stream(sid, req, self)

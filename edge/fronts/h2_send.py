@@ -54,8 +54,11 @@ class H2Writer(Transported):
             raise StreamGone(str(exc)) from None
         self.flush()
 
-    def _send_now(self, sid: int, data: bytes, pos: int, *, end: bool) -> int:
-        """DATA frames from ``pos`` as far as the windows allow; the position reached."""
+    def _send_now(self, sid: int, data: bytes, pos: int, *, end: bool, flush: bool = True) -> int:
+        """DATA frames from ``pos`` as far as the windows allow; the position reached.
+
+        ``flush=False`` leaves the frames for the caller's flush: answers made while one
+        read is handled leave in one write (one TLS record run, not one per stream)."""
         h2 = self.h2
         total = len(data)
         while pos < total:
@@ -67,7 +70,8 @@ class H2Writer(Transported):
                 sid, data[pos : pos + n] if n < total else data, end_stream=end and pos + n >= total
             )
             pos += n
-        self.flush()
+        if flush:
+            self.flush()
         return pos
 
     async def send_data(self, stream: H2Stream, data: bytes, *, end: bool) -> None:
