@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 RSTAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench cluster conformance clean venv
+.PHONY: demo test lint typecheck pytest bench soak cluster conformance clean venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Mixed traffic with origin faults against edge + origin stub for SOAK_SECONDS (600): RSS,
+# fds, connections, hit ratio and errors sampled into bench/results/soak/ (not in make test).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 cluster: $(RSTAMP)
 	$(BIN)/python -m edge.runtime.cluster_demo
