@@ -1,8 +1,10 @@
-"""The ``edge`` command: ``serve``, ``check-config``, ``purge``, ``version-bump``, ``warm``.
+"""The ``edge`` command: ``serve``, ``check-config``, ``purge``, ``version-bump``, ``warm``,
+``top``.
 
 ``main`` returns the exit code: 0 ok, 1 the admin API failed or could not be reached, 2 bad
 usage, a bad config or an unusable URL list. ``purge``, ``version-bump`` and ``warm`` (its
-sitemap reading and progress bar in edge/cli_warm.py) are small blocking HTTP clients of the
+sitemap reading and progress bar in edge/cli_warm.py) and ``top`` (edge/cli_top.py) are small
+blocking HTTP clients of the
 admin API (``urllib.request``), so they need no event loop.
 """
 
@@ -19,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from edge import cli_warm
+from edge import cli_top, cli_warm
 from edge.config import Config
 from edge.config.load import apply_overrides, config_from_dict, load_config
 from edge.errors import ConfigError
@@ -83,11 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--sitemap", metavar="URL_OR_FILE", help="a sitemap.xml (or index)")
     warm.add_argument("--concurrency", type=int, default=8, metavar="N", help="1..64")
     warm.add_argument("--host", metavar="H", help="the Host to warm (default: the URLs' own)")
+
+    top = sub.add_parser("top", help="a live view of one node or of every node of a cluster")
+    top.add_argument(
+        "--admin",
+        dest="admins",
+        action="append",
+        metavar="URL",
+        help=f"a node's admin API (repeat for every node of a cluster; default {DEFAULT_ADMIN})",
+    )
+    _add_token_options(top)
+    top.add_argument("--interval", type=float, default=2.0, metavar="S", help="refresh period")
+    top.add_argument("--limit", type=int, default=5, metavar="N", help="top keys per node")
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
     return parser
 
 
 def _add_admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin", default=DEFAULT_ADMIN, metavar="URL", help="admin API base URL")
+    _add_token_options(parser)
+
+
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", metavar="T", help=f"admin token (else ${TOKEN_ENV}, else file)")
     parser.add_argument(
         "--cache-dir",
@@ -113,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             return _admin_command(args, _version_bump)
         case "warm":
             return _warm_command(args)
+        case "top":
+            return _top_command(args)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 
@@ -187,7 +208,7 @@ def resolve_token(
         return None
 
 
-def _admin_command(args: argparse.Namespace, call: _AdminCall) -> int:
+def _token_or_say_why(args: argparse.Namespace) -> str | None:
     token = resolve_token(args.token, args.cache_dir)
     if token is None:
         print(
@@ -195,6 +216,12 @@ def _admin_command(args: argparse.Namespace, call: _AdminCall) -> int:
             f"node's cache dir (it holds {TOKEN_FILE})",
             file=sys.stderr,
         )
+    return token
+
+
+def _admin_command(args: argparse.Namespace, call: _AdminCall) -> int:
+    token = _token_or_say_why(args)
+    if token is None:
         return 2
     base = args.admin if "://" in args.admin else f"http://{args.admin}"
     try:
@@ -293,3 +320,25 @@ def _warm(args: argparse.Namespace, base: str, token: str, urls: list[str]) -> l
         return cli_warm.warm(base, token, urls, args.concurrency, args.host, post_json, get_json)
     except cli_warm.WarmJobFailed as e:
         raise AdminCallError(str(e)) from None
+
+
+def _top_command(args: argparse.Namespace) -> int:
+    if not 0.05 <= args.interval <= 3600:
+        print(f"edge: --interval must be 0.05..3600 seconds, got {args.interval}", file=sys.stderr)
+        return 2
+    if not 1 <= args.limit <= 100:
+        print(f"edge: --limit must be 1..100, got {args.limit}", file=sys.stderr)
+        return 2
+    token = _token_or_say_why(args)
+    if token is None:
+        return 2
+    admins = [a if "://" in a else f"http://{a}" for a in args.admins or [DEFAULT_ADMIN]]
+    return cli_top.run(
+        [a.rstrip("/") for a in admins],
+        token,
+        get_json,
+        interval=args.interval,
+        limit=args.limit,
+        once=args.once,
+        failure=AdminCallError,
+    )

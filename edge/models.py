@@ -170,6 +170,9 @@ class ProxyResponse:
     headers: Headers
     body: BodySource = field(default_factory=lambda: BytesBody(b""))
     reason: str = ""
-    # filled in for the access log
+    # filled in by deliver, for the access log and the request figures (edge.telemetry)
     upstream_status: int | None = None
     cache_status: str = ""
+    outcome: str = "local"  # the cache outcome (edge.telemetry.outcomes); local: made by edge
+    tier: str = "local"  # where the body came from: memory, disk, spool, origin, local
+    upstream_time: float | None = None  # seconds to the upstream's response head, if asked

@@ -19,6 +19,7 @@ from yarl import URL
 from edge.clock import FakeClock
 from edge.config import Config
 from edge.fronts.h1_server import H1Front
+from edge.runtime.access_log import AccessLog
 from edge.runtime.node import Node, open_node
 from edge.runtime.server import handler_kwargs, make_proxy
 from origin_stub.app import make_app as make_origin_app
@@ -85,15 +86,21 @@ class FrontClient:
 
 
 async def start_front(
-    front: str, node: Node, cfg: Config, aiohttp_client: Any, aiohttp_raw_server: Any
+    front: str,
+    node: Node,
+    cfg: Config,
+    aiohttp_client: Any,
+    aiohttp_raw_server: Any,
+    access: AccessLog | None = None,
 ) -> Any:
     """The proxy port on ``front``, and a client for it (closed by the caller's fixture)."""
     if front == "http1":
-        h1 = H1Front(node)
+        h1 = H1Front(node, access=access)
         await h1.start("127.0.0.1", 0)
         return FrontClient(h1)
     # the production handler settings (aiohttp's TestServer(...) would drop them)
-    server = await aiohttp_raw_server(make_proxy(node), **handler_kwargs(cfg))
+    proxy = make_proxy(node, access)
+    server = await aiohttp_raw_server(proxy, **handler_kwargs(cfg, proxy))
     return await aiohttp_client(server, auto_decompress=False, skip_auto_headers=IDENTITY_CLIENT)
 
 

@@ -38,6 +38,7 @@ from edge.policy.fill import range_applies
 from edge.policy.headers import age_value
 from edge.policy.ranges import RangeDecision, evaluate_range
 from edge.policy.request import RequestFacts
+from edge.telemetry.outcomes import DISK, MEMORY, ORIGIN, SPOOL, outcome_of
 
 _EMPTY = BytesBody(b"")
 
@@ -63,6 +64,7 @@ class FromSpool(msgspec.Struct, frozen=True):
     headers: CIMultiDict[str]
     spool: Spool
     now: float | None = None
+    upstream_time: float | None = None  # this request's fetch: seconds to the origin's head
 
 
 class FromOrigin(msgspec.Struct, frozen=True):
@@ -119,17 +121,28 @@ class Delivery:
         return evaluate_conditionals(facts, entry) is ConditionalResult.NONE
 
     def answer(self, facts: RequestFacts, source: Source, outcome: Outcome) -> ProxyResponse:
+        resp: ProxyResponse
         match source:
             case FromStore():
-                return self._from_store(facts, source, outcome)
+                resp = self._from_store(facts, source, outcome)
+                resp.tier = _tier(source.body, outcome)
             case FromSpool():
-                return self._from_spool(facts, source, outcome)
+                resp = self._from_spool(facts, source, outcome)
+                resp.tier = SPOOL if outcome.hit else ORIGIN
+                resp.upstream_time = source.upstream_time
             case FromOrigin():
-                return self._from_origin(facts, source, outcome)
+                resp = self._from_origin(facts, source, outcome)
+                resp.tier = ORIGIN
+                resp.upstream_time = source.response.elapsed
             case FromParts():
-                return self._from_parts(facts, source, outcome)
+                resp = self._from_parts(facts, source, outcome)
+                resp.tier = _tier(source.body, outcome)
             case _:
                 assert_never(source)
+        resp.outcome = outcome_of(outcome)
+        if resp.upstream_status is None and not outcome.hit:
+            resp.upstream_status = outcome.fwd_status
+        return resp
 
     # -- the three sources --------------------------------------------------
     def _stored_status(self, entry: Entry, now: float, out: Outcome) -> tuple[float, str]:
@@ -315,6 +328,13 @@ class Delivery:
         out = ProxyResponse(status, self._fwd.downstream(headers), body or _EMPTY, reason)
         out.cache_status = status_value
         return out
+
+
+def _tier(body: BodySource | None, outcome: Outcome) -> str:
+    """Which tier a stored answer's body came from (memory bodies are bytes in hand)."""
+    if body is None:  # no body sent: Cache-Status's detail names the tier when it knows
+        return MEMORY if outcome.detail == MEMORY else DISK
+    return MEMORY if isinstance(body, BytesBody) else DISK
 
 
 def _range_of(

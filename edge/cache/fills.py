@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from multidict import CIMultiDict
 
@@ -53,10 +53,19 @@ from edge.policy.request import RequestFacts
 from edge.policy.vary import entry_variant
 from edge.runtime.stats import Stats
 from edge.store.base import Store
+from edge.telemetry.catalogue import (
+    BACKGROUND_REVALIDATIONS,
+    FILL_WAITERS,
+    FILLS_IN_FLIGHT,
+    Spec,
+)
 
 __all__ = ["Fill", "Fills", "Freshened", "Own", "PassThrough", "Shared", "Stored", "Uncacheable"]
 
 log = logging.getLogger("edge.fetch")
+
+#: The ``result`` label of edge_background_revalidations_total.
+REVALIDATION_RESULTS = ("freshened", "replaced", "uncacheable", "failed", "over_cap")
 
 #: Told of each response a fill stores: (request, status, fields, Link values of its 103s).
 StoredHook = Callable[[ProxyRequest, int, CIMultiDict[str], list[str]], object]
@@ -109,6 +118,9 @@ class Fills:
         self._fills: dict[str, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._background = 0
+        self._waiting: dict[str, int] = {}  # slot -> requests that joined its fill
+        # background revalidations by how they ended (and those the cap did not start)
+        self._revalidations = dict.fromkeys(REVALIDATION_RESULTS, 0)
 
     # -- starting and joining -------------------------------------------
     def join_or_start(
@@ -139,6 +151,7 @@ class Fills:
             fill = self._fills.get(slot)
             if fill is not None and fill.pending:
                 self._stats.collapsed += 1
+                self._waiting[slot] = self._waiting.get(slot, 0) + 1
                 return fill, True
         fill = self._start(
             key, slot, req, facts, stale, register=shareable, interim=interim, route=route
@@ -211,12 +224,31 @@ class Fills:
         ``on_outcome`` hears how it ended: ``"freshened"`` (a 304), ``"replaced"`` (a new
         response is being stored), ``"uncacheable"`` or ``"failed"``.
         """
-        if key in self._fills or self._background >= self._max_background:
+        if key in self._fills:
+            return False
+        if self._background >= self._max_background:
+            self._revalidations["over_cap"] += 1
             return False
         fill = self._start(key, key, req, facts, stale, register=True, background=True, route=route)
+        fill.shared.add_done_callback(self._revalidated)
         if on_outcome is not None:
             fill.shared.add_done_callback(lambda f: on_outcome(_outcome_name(f)))
         return True
+
+    def _revalidated(self, future: asyncio.Future[Shared]) -> None:
+        self._revalidations[_outcome_name(future)] += 1
+
+    def figures(self) -> Iterator[tuple[Spec, tuple[str, ...], float]]:
+        """Scrape-time figures: requests waiting on fills, fills running, revalidations."""
+        waiting = 0
+        for slot, n in self._waiting.items():
+            fill = self._fills.get(slot)
+            if fill is not None and fill.pending:
+                waiting += n
+        yield FILL_WAITERS, (), float(waiting)
+        yield FILLS_IN_FLIGHT, (), float(len(self._fills))
+        for result, n in self._revalidations.items():
+            yield BACKGROUND_REVALIDATIONS, (result,), float(n)
 
     def _start(
         self,
@@ -302,6 +334,7 @@ class Fills:
         finally:
             if registered and self._fills.get(fill.slot) is fill:
                 del self._fills[fill.slot]
+                self._waiting.pop(fill.slot, None)
             if fill.background:
                 self._background -= 1
             fill.finished.set()

@@ -229,7 +229,7 @@ class HotPath:
         self, host: str, target: str, headers: Callable[[], FrozenHeaders], *, files: bool
     ) -> tuple[_Template, bytes, FileBody | None] | None:
         """The template and body (or, with ``files``, a disk-tier file) of a fresh hit, its
-        per-request fields up to date and the hit counted; None when the flow must answer."""
+        per-request fields up to date; None when the flow must answer."""
         engine = self.engine
         ready = engine.cache_ready
         if ready is not None and not ready():
@@ -268,12 +268,10 @@ class HotPath:
             memo.status_bytes = memo.status.encode("latin-1")
             memo.age_field = (b"age", memo.age_bytes)
             memo.status_field = (b"cache-status", memo.status_bytes)
-        stats = engine.stats
-        stats.requests += 1
-        stats.hits += 1
-        stats.bytes_from_cache += entry.body_size
+        # the request, the hit and its bytes are counted by the front with its latency
+        # (edge.telemetry.core.Meters.hot): nothing else is added to here
         if entry.coding:  # edge compression: what the identity body would have been
-            stats.compression_saved_bytes += entry.source_size - entry.body_size
+            engine.stats.compression_saved_bytes += entry.source_size - entry.body_size
         engine.top.record(entry.url, entry.body_size)
         return template, data, file
 

@@ -113,7 +113,9 @@ class Intake:
         # Without a disk tier, a chunked body that outgrows memory still needs a spool
         # file to reach its readers; it is then not stored (nothing would hold it).
         spool = Spool(mem_limit=self._mem_limit, spool_dir=spool_dir or tempfile.gettempdir())
-        stored = Stored(entry, resp.status, resp.reason, headers, spool, decision.detail)
+        stored = Stored(
+            entry, resp.status, resp.reason, headers, spool, decision.detail, resp.elapsed
+        )
         return Body(stored, resp)
 
     async def spool_body(self, stored: Stored, resp: OriginResponse) -> None:

@@ -116,7 +116,13 @@ class OriginSteps:
                     detail=detail,
                 )
                 source = FromSpool(
-                    result.entry, result.status, result.reason, result.headers, result.spool
+                    result.entry,
+                    result.status,
+                    result.reason,
+                    result.headers,
+                    result.spool,
+                    # a follower asked nothing upstream itself: no time of its own
+                    upstream_time=None if collapsed else result.upstream_time,
                 )
                 return Deliver(ask, source, outcome)
             case Freshened():

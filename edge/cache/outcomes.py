@@ -28,6 +28,7 @@ class Stored:
     headers: CIMultiDict[str]
     spool: Spool
     detail: str
+    upstream_time: float | None = None  # seconds to the origin's head (the access log)
 
 
 @dataclass(frozen=True, slots=True)

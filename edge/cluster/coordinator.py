@@ -30,6 +30,8 @@ from edge.errors import WorkerError, WorkerFanoutError
 from edge.invalidation.purge import Invalidator
 from edge.invalidation.versions import VersionTable
 from edge.runtime.workers import VERSION_HEADER, WorkerLink
+from edge.telemetry import catalogue as c
+from edge.telemetry.core import Cell, Meters
 
 log = logging.getLogger("edge.cluster")
 
@@ -50,11 +52,21 @@ class Applier:
         invalidator: Invalidator,
         versions: VersionTable,
         link: WorkerLink | None = None,
+        meters: Meters | None = None,
     ) -> None:
         self.name = name
         self.invalidator = invalidator
         self.versions = versions
         self.link = link  # with workers: the way to the other workers
+        # edge_purges_total{kind}: each purge target (and version bump) applied on this
+        # node, counted once here (the leader worker), not again by every worker
+        meters = meters if meters is not None else Meters()
+        self._purges: dict[str, Cell] = {
+            kind: meters.cell(c.PURGES, kind)
+            for kind in ("url", "prefix", "tag", "all", "soft_url", "soft_prefix")
+            + ("soft_tag", "soft_all", "version")
+        }
+        self._purged = meters.cell(c.PURGED_OBJECTS)
 
     # -- the control plane's EventSink: events made on other nodes --------------------
     async def apply_event(self, event: InvalidationEvent) -> None:
@@ -73,6 +85,7 @@ class Applier:
     async def apply_version(self, prefix: str, version: int) -> bool:
         """Adopt ``version`` here and, on the leader worker, on every other worker."""
         await self.versions.apply(prefix, version)
+        self._purges["version"].value += 1
         if self.link is None or not self.link.role.leader:
             return True
         headers = {VERSION_HEADER: str(version)}
@@ -96,7 +109,18 @@ class Applier:
         The count is this worker's; the flag says whether every other worker applied it.
         """
         count = await self.invalidator.purge(urls, prefixes, tags, everything, soft)
+        self._count_purge(len(urls), len(prefixes), len(tags), everything, soft, count)
         return count, await self._fan_out_purge(urls, prefixes, tags, everything, soft)
+
+    def _count_purge(
+        self, urls: int, prefixes: int, tags: int, everything: bool, soft: bool, purged: int
+    ) -> None:
+        how = "soft_" if soft else ""
+        self._purges[how + "url"].value += urls
+        self._purges[how + "prefix"].value += prefixes
+        self._purges[how + "tag"].value += tags
+        self._purges[how + "all"].value += int(everything)
+        self._purged.value += purged
 
     async def _fan_out_purge(
         self,

@@ -277,10 +277,19 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessLogConfig:
+    """The access log's lines (``access_log`` turns it on and off)."""
+
+    format: str = "auto"  # auto (json when logging.format is json, else combined) | combined | json
+    path: str = ""  # empty: standard error; else a file, appended to, reopened on reload
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "info"  # debug | info | warning | error
     format: str = "text"  # text | json
     access_log: bool = True
+    access: AccessLogConfig = field(default_factory=AccessLogConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,11 @@ _RULES: tuple[_Rule, ...] = (
         "one of: debug, info, warning, error",
     ),
     _Rule("logging.format", lambda v: v in ("text", "json"), "one of: text, json"),
+    _Rule(
+        "logging.access.format",
+        lambda v: v in ("auto", "combined", "json"),
+        "one of: auto, combined, json",
+    ),
 )
 
 

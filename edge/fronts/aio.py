@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from multidict import CIMultiDict
 
 from edge.cache.flow import RequestFlow
@@ -28,12 +29,18 @@ from edge.fronts.plain import (
 from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
 from edge.policy.keys import valid_host
 from edge.request_id import request_id_of
+from edge.runtime.access_log import AccessLog, AccessRecord
+from edge.telemetry.core import Meters
+from edge.telemetry.outcomes import LOCAL, UPSTREAM_OUTCOMES
 
 log = logging.getLogger("edge.proxy")
 
 PurgeHandler = Callable[[web.BaseRequest], Awaitable[web.Response]]
 RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
 REQUEST_ID = web.RequestKey("edge_request_id", str)  # edge.request_id, for the access log
+FIRST_BYTE = web.RequestKey("edge_first_byte", float)  # seconds until the engine answered
+# body bytes sent (aiohttp's body_length counts the head too)
+BODY_BYTES = web.RequestKey("edge_body_bytes", int)
 
 
 def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
@@ -93,7 +100,7 @@ class ProxyFront:
     answers here (the one broad catch on the proxy port).
     """
 
-    __slots__ = ("engine", "name", "max_body", "purge")
+    __slots__ = ("engine", "name", "max_body", "purge", "meters", "access")
 
     def __init__(
         self,
@@ -101,16 +108,20 @@ class ProxyFront:
         *,
         name: str,
         max_request_body: int,
+        meters: Meters,
         purge: PurgeHandler | None = None,
+        access: AccessLog | None = None,
     ) -> None:
         self.engine = engine
         self.name = name
         self.max_body = max_request_body
         self.purge = purge
+        self.meters = meters
+        self.access = access if access is not None else AccessLog()
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
-            return await self._handle(request)
+            return await self._handle(request, asyncio.get_running_loop().time())
         except EdgeError as exc:
             rid = _request_id(request)
             log_failure(log, exc, request.method, request.raw_path, rid)
@@ -124,7 +135,7 @@ class ProxyFront:
             )
             return _plain(internal_answer(self.name, rid))
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest, started: float) -> web.StreamResponse:
         refusal = _refused(request)
         if refusal is not None:
             # the request's remaining bytes (a tunnel's, a body's) are not read: close after
@@ -146,7 +157,63 @@ class ProxyFront:
             if interim is not None:
                 interim.close()
         request[RESPONSE] = resp
+        request[FIRST_BYTE] = asyncio.get_running_loop().time() - started
         return await render(request, resp)
+
+    def answered(
+        self, request: web.BaseRequest, response: web.StreamResponse, seconds: float
+    ) -> None:
+        """Count, time and log one finished request (called by aiohttp's access logger)."""
+        proxied = request.get(RESPONSE)
+        outcome = proxied.outcome if proxied is not None else LOCAL
+        tier = proxied.tier if proxied is not None else LOCAL
+        first_byte = request.get(FIRST_BYTE) if outcome in UPSTREAM_OUTCOMES else None
+        size = request.get(BODY_BYTES)
+        if size is None:  # an answer of edge's own: its whole body went out
+            size = response.content_length or 0
+        self.meters.answered(
+            request.method, response.status, outcome, tier, size, seconds, first_byte
+        )
+        if not self.access.enabled:
+            return
+        version = request.version
+        headers = request.headers
+        self.access.write(
+            AccessRecord(
+                client=request.remote or "",
+                method=request.method,
+                target=request.raw_path,
+                version=f"{version.major}.{version.minor}",
+                status=response.status,
+                bytes=size,
+                duration=seconds,
+                cache=outcome,
+                tier=tier,
+                upstream_status=proxied.upstream_status if proxied is not None else None,
+                upstream_time=proxied.upstream_time if proxied is not None else None,
+                request_id=_request_id(request),
+                cache_status=response.headers.get("Cache-Status", ""),
+                host=request.host,
+                referer=headers.get("Referer", ""),
+                user_agent=headers.get("User-Agent", ""),
+            )
+        )
+
+    def access_logger(self) -> type[AbstractAccessLogger]:
+        """aiohttp's access logger class, calling :meth:`answered` once a response is out."""
+        front = self
+
+        class Answered(AbstractAccessLogger):
+            def log(
+                self, request: web.BaseRequest, response: web.StreamResponse, time: float
+            ) -> None:
+                front.answered(request, response, time)
+
+            @property
+            def enabled(self) -> bool:
+                return True
+
+        return Answered
 
 
 async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamResponse:
@@ -156,8 +223,10 @@ async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamRes
         small = web.Response(status=resp.status, reason=resp.reason or None, headers=resp.headers)
         if not no_body:
             small.body = body.data
+        request[BODY_BYTES] = 0 if no_body else len(body.data)
         return small
     out = web.StreamResponse(status=resp.status, reason=resp.reason or None, headers=resp.headers)
+    request[BODY_BYTES] = 0
     if isinstance(body, StreamBody):
         return await _render_stream(request, out, body, no_body)
     if isinstance(body, FileBody):
@@ -183,6 +252,7 @@ async def _render_stream(
         await out.prepare(request)
         async for chunk in chunks:
             await out.write(chunk)
+            request[BODY_BYTES] += len(chunk)
         await out.write_eof()
         return out
     except (ConnectionResetError, asyncio.CancelledError):
@@ -217,6 +287,7 @@ async def _render_file(
                 sent = await loop.sendfile(transport, body.file, body.offset, body.length)
             except NotImplementedError:
                 sent = await _copy_file(out, body)
+            request[BODY_BYTES] = sent
             if sent != body.length:  # the file is shorter than its entry: never a clean end
                 log.error("stored body short: sent %d of %d bytes; aborting", sent, body.length)
                 _abort(request)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from typing import Protocol
 
 from multidict import CIMultiDict
@@ -29,7 +30,6 @@ from multidict import CIMultiDict
 from edge.cache.forwarding import Forwarding, trusted_networks
 from edge.cache.hot import HotPath
 from edge.errors import EdgeError
-from edge.fronts.access import AccessLog
 from edge.fronts.h1_body import RequestBody
 from edge.fronts.h1_request import ParsedRequest
 from edge.fronts.h1_send import Framing, send
@@ -45,7 +45,10 @@ from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
 from edge.models import BytesBody, FrozenHeaders, ProxyRequest, ProxyResponse, StreamBody
 from edge.origin.exchange import InterimSink
+from edge.runtime.access_log import AccessLog, AccessRecord
 from edge.runtime.node import Node
+from edge.telemetry import catalogue as c
+from edge.telemetry.outcomes import DISK, HIT, LOCAL, MEMORY, UPSTREAM_OUTCOMES
 
 log = logging.getLogger("edge.proxy")
 
@@ -57,6 +60,7 @@ class FrontRequest(Protocol):
     raw_target: str
     target: str
     host: str
+    version: str  # "1.1", "2"
     started_at: float
 
     @property
@@ -96,6 +100,7 @@ class H1Front:
         *,
         timers: Timers | None = None,
         tls: ServerTls | None = None,
+        access: AccessLog | None = None,
     ) -> None:
         cfg = node.cfg
         self.node = node
@@ -126,7 +131,11 @@ class H1Front:
                 scheme=self.scheme,
                 refresh_fraction=cfg.cache.refresh_ahead.fraction,
             )
-        self.access = AccessLog()
+        # the node's access log (edge serve's, reloaded with it); none: a front in a test
+        self.access = access if access is not None else AccessLog()
+        self.meters = node.meters
+        self._hot_meter = node.meters.hot  # hot-path hits: their latency and bytes
+        self.accepted = node.meters.cell(c.CONNECTIONS_ACCEPTED)
         self.dates = DateCache()
         self.connections: set[FrontConnection] = set()
         self.max_connections = connection_limit(cfg)
@@ -158,6 +167,10 @@ class H1Front:
             ssl_handshake_timeout=self.settings.head_timeout if tls is not None else None,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
+        self.meters.watch(self._open_connections)
+
+    def _open_connections(self) -> tuple[tuple[c.Spec, tuple[str, ...], float], ...]:
+        return ((c.CONNECTIONS, (), float(len(self.connections))),)
 
     @property
     def port(self) -> int:
@@ -167,6 +180,7 @@ class H1Front:
     async def stop(self, grace: float) -> None:
         """Stop accepting; idle connections close now, busy ones within ``grace``."""
         self.stopping = True
+        self.meters.unwatch(self._open_connections)
         if self._server is not None:
             self._server.close()
         self._all_gone = asyncio.Event()
@@ -256,13 +270,16 @@ class H1Front:
 
     async def serve(self, conn: Connection, req: ParsedRequest) -> bool:
         """Answer ``req`` on ``conn``; whether the connection closes afterwards."""
-        status, size, upstream, cache_status = 0, 0, None, ""
+        status, size, cache_status = 0, 0, ""
+        answered: ProxyResponse | None = None
+        first_byte: float | None = None
         close = True
         try:
             interim = InterimWriter(conn.write) if req.version == "1.1" else None
             resp = await self.respond(req, conn.peer, interim)
+            first_byte = self.timers.time() - req.started_at
             for attempt in (1, 2):
-                status, upstream = resp.status, resp.upstream_status
+                status, answered = resp.status, resp
                 cache_status = resp.headers.get("Cache-Status", "")
                 delimited = (
                     isinstance(resp.body, StreamBody)
@@ -293,7 +310,7 @@ class H1Front:
         except ConnectionResetError:
             close = True
         finally:
-            self.logged(conn, req, status, size, upstream, cache_status)
+            self.finished(conn, req, status, size, cache_status, answered, first_byte)
         return close
 
     async def respond(self, req: FrontRequest, peer: str, interim: Interim | None) -> ProxyResponse:
@@ -332,28 +349,80 @@ class H1Front:
         log.exception("internal error on %s %s (request %s)", req.method, req.raw_target, rid)
         return as_response(internal_answer(self.settings.name, rid))
 
-    def logged(
+    # -- counted and logged ------------------------------------------------------------------
+    def hot_answered(
+        self, conn: FrontConnection, req: FrontRequest, size: int, status: str, disk: bool = False
+    ) -> None:
+        """A hit from the hot path: one clock read, a bucket, a sum and a byte count."""
+        seconds = self.timers.time() - req.started_at
+        hot = self._hot_meter
+        hot.counts[bisect_left(hot.bounds, seconds)] += 1
+        hot.sum += seconds
+        if disk:
+            hot.disk_bytes += size
+        else:
+            hot.bytes += size
+        if self.access.enabled:
+            tier = DISK if disk else MEMORY
+            self._log(conn, req, 200, size, seconds, HIT, tier, None, None, status)
+
+    def finished(
         self,
         conn: FrontConnection,
         req: FrontRequest,
         status: int,
         size: int,
-        upstream: int | None,
+        cache_status: str,
+        resp: ProxyResponse | None = None,
+        first_byte: float | None = None,
+    ) -> None:
+        """Any other answer (or none: status 0, the client left): counted, timed, logged."""
+        seconds = self.timers.time() - req.started_at if req.started_at else 0.0
+        outcome = resp.outcome if resp is not None else LOCAL
+        tier = resp.tier if resp is not None else LOCAL
+        upstream = first_byte if outcome in UPSTREAM_OUTCOMES else None
+        self.meters.answered(req.method, status, outcome, tier, size, seconds, upstream)
+        if self.access.enabled:
+            up_status = resp.upstream_status if resp is not None else None
+            up_time = resp.upstream_time if resp is not None else None
+            self._log(
+                conn, req, status, size, seconds, outcome, tier, up_status, up_time, cache_status
+            )
+
+    def _log(
+        self,
+        conn: FrontConnection,
+        req: FrontRequest,
+        status: int,
+        size: int,
+        seconds: float,
+        outcome: str,
+        tier: str,
+        upstream_status: int | None,
+        upstream_time: float | None,
         cache_status: str,
     ) -> None:
-        access = self.access
-        if access.enabled:
-            seconds = self.timers.time() - req.started_at if req.started_at else 0.0
-            access.line(
-                conn.peer,
-                req.method,
-                req.raw_target,
-                status,
-                size,
-                seconds,
-                upstream,
-                cache_status,
+        fields = req.header_view()
+        self.access.write(
+            AccessRecord(
+                client=conn.peer,
+                method=req.method,
+                target=req.raw_target,
+                version=req.version,
+                status=status,
+                bytes=size,
+                duration=seconds,
+                cache=outcome,
+                tier=tier,
+                upstream_status=upstream_status,
+                upstream_time=upstream_time,
+                request_id=req.request_id,
+                cache_status=cache_status,
+                host=req.host,
+                referer=fields.get("Referer", ""),
+                user_agent=fields.get("User-Agent", ""),
             )
+        )
 
     def log_internal(self, exc: BaseException) -> None:
         log.error("internal error while parsing a request", exc_info=exc)

@@ -222,7 +222,7 @@ class H2Conn(H2Writer):
         body = found.body
         h2.send_headers(sid, found.fields, end_stream=not body)
         sent = self._send_now(sid, body, 0, end=True, flush=False) if body else 0
-        front.logged(self, req, 200, len(body), None, found.cache_status)
+        front.hot_answered(self, req, len(body), found.cache_status)
         if sent < len(body):  # the windows are full: the rest from a task
             stream = H2Stream(sid, req, self)
             self._run(stream, send_rest(self, stream, body, sent))

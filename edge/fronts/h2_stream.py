@@ -106,15 +106,18 @@ async def serve(conn: H2Conn, stream: H2Stream, refusal: ProxyResponse | None) -
     """Answer one stream (``refusal``: an answer made without the engine); then log it."""
     front = conn.front
     req = stream.req
-    status, size, upstream, cache_status = 0, 0, None, ""
+    status, size, cache_status = 0, 0, ""
+    answered: ProxyResponse | None = None
+    first_byte: float | None = None
     try:
         if refusal is not None:
             resp = refusal
         else:
             interim = H2Interim(conn, stream.sid)
             resp = await front.respond(req, conn.peer, interim)
+            first_byte = conn.timers.time() - req.started_at
         for attempt in (1, 2):
-            status, upstream = resp.status, resp.upstream_status
+            status, answered = resp.status, resp
             cache_status = resp.headers.get("Cache-Status", "")
             try:
                 size = await send(conn, stream, resp, head_only=req.method == "HEAD")
@@ -132,7 +135,7 @@ async def serve(conn: H2Conn, stream: H2Stream, refusal: ProxyResponse | None) -
     except ConnectionResetError:
         pass
     finally:
-        front.logged(conn, req, status, size, upstream, cache_status)
+        front.finished(conn, req, status, size, cache_status, answered, first_byte)
         conn.stream_done(stream)
 
 

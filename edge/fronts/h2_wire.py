@@ -62,6 +62,7 @@ class H2Request:
         "plain",
         "length",
         "started_at",
+        "version",
         "body",
         "_headers",
         "_request_id",
@@ -78,6 +79,7 @@ class H2Request:
         self.plain = plain  # none of edge.cache.hot.PLAIN_BLOCKERS: the hot path may answer
         self.length = length  # content-length, -1 when not sent
         self.started_at = 0.0
+        self.version = "2"  # for the access log's request line
         self.body: RequestBody | None = None
         self._headers: FrozenHeaders | None = None
         self._request_id = ""

@@ -124,6 +124,7 @@ class Connection(Transported):
             front.refuse(self)
             return
         front.connection_opened(self)
+        front.accepted.value += 1
         if front.stopping:
             transport.close()
             return
@@ -326,7 +327,7 @@ class Connection(Transported):
                     out.append(found.head)
                     out.append(found.body)
                     if found.file is not None:  # a disk-tier hit: the head, then the file
-                        front.logged(self, req, 200, found.file.length, None, found.cache_status)
+                        front.hot_answered(self, req, found.file.length, found.cache_status, True)
                         self._flush()
                         if self._file_now(found.file, close):
                             continue
@@ -335,7 +336,7 @@ class Connection(Transported):
                         break  # the rest goes out from a task, which dispatches after
                     if len(found.body) >= FLUSH_BODY or len(out) >= FLUSH_PARTS:
                         self._flush()  # written now: a client that reads nothing pauses us
-                    front.logged(self, req, 200, len(found.body), None, found.cache_status)
+                    front.hot_answered(self, req, len(found.body), found.cache_status)
                     if close:
                         self._flush()
                         self._close()
@@ -423,7 +424,7 @@ class Connection(Transported):
         )
         self.out.append(head + body)
         self._flush()
-        self.front.logged(self, req, answer.status, len(body), None, answer.headers["Cache-Status"])
+        self.front.finished(self, req, answer.status, len(body), answer.headers["Cache-Status"])
         self._close()
 
     # -- writing ------------------------------------------------------------------------

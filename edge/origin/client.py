@@ -60,6 +60,8 @@ class OriginResponse:
     headers: CIMultiDict[str]  # hop-by-hop fields already removed
     content_length: int | None
     body: ResponseBody
+    # seconds from sending the request to this head, when measured (edge.telemetry.upstream)
+    elapsed: float | None = None
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body, chunk by chunk; raises an UpstreamError if it breaks off.

@@ -24,7 +24,7 @@ from edge.cache.fills import Fills
 from edge.cache.flow import RequestFlow, cache_key_function
 from edge.cache.forwarding import Forwarding, origin_host, trusted_networks
 from edge.cache.refresh import RefreshAhead
-from edge.cache.routes import RoutingCell
+from edge.cache.routes import DEFAULT_POOL, RoutingCell
 from edge.clock import Clock
 from edge.cluster.control import ControlPlane
 from edge.cluster.coordinator import Applier, Coordinator
@@ -50,6 +50,9 @@ from edge.runtime.workers import WorkerLink, WorkerRole
 from edge.store.base import CacheStore
 from edge.store.index import CacheIndex, IndexedStore
 from edge.store.tiered import build_store
+from edge.telemetry.core import Meters
+from edge.telemetry.upstream import MeteredUpstream
+from edge.telemetry.watches import control_figures
 
 log = logging.getLogger("edge.node")
 
@@ -61,6 +64,7 @@ class Node:
     engine: RequestFlow
     store: IndexedStore
     stats: Stats
+    meters: Meters  # every figure of this node (stats among them), for /stats and /metrics
     admin_token: str
     index: CacheIndex
     versions: VersionTable
@@ -116,17 +120,34 @@ async def _open_versions(cfg: Config, store: IndexedStore) -> VersionTable:
 
 
 def _upstream(
-    cfg: Config, pool: ConnectionPool, clock: Clock, stack: contextlib.AsyncExitStack
+    cfg: Config,
+    pool: ConnectionPool,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+    meters: Meters,
 ) -> tuple[Upstream, ParentSet | None]:
-    """Where misses go: the origin, or the parents (shields) in front of it."""
+    """Where misses go: the origin, or the parents (shields) in front of it; each counted
+    and timed as its kind of upstream (edge_upstream_*{upstream="origin"|"parent"})."""
     host = None if cfg.origin.preserve_host else origin_host(cfg.origin.url)
-    origin = OriginClient(cfg.origin, pool, host=host)
+    origin = MeteredUpstream(
+        OriginClient(cfg.origin, pool, host=host),
+        meters,
+        clock,
+        upstream="origin",
+        name=DEFAULT_POOL,
+    )
     cluster = cfg.cluster
     if not cluster.parents:
         return origin, None
     parents = ParentSet(
         [ParentSpec(p.name, p.url, p.admin_url) for p in cluster.parents],
-        lambda spec: OriginClient(cfg.origin, pool, url=spec.url),
+        lambda spec: MeteredUpstream(
+            OriginClient(cfg.origin, pool, url=spec.url),
+            meters,
+            clock,
+            upstream="parent",
+            name=spec.name,
+        ),
         clock,
         origin,
         down_for=cluster.parent_down_for,
@@ -221,6 +242,7 @@ async def _assemble(
     stack: contextlib.AsyncExitStack,
 ) -> Node:
     stats = Stats()
+    meters = Meters(stats)
     opts = policy_options(cfg)
     forwarding = Forwarding(
         name=cfg.name,
@@ -240,7 +262,7 @@ async def _assemble(
         versions.path = None  # the leader writes versions.json; the others only follow it
     pool = ConnectionPool(cfg.origin, tls=origin_context(cfg.origin.tls))
     stack.push_async_callback(pool.close)
-    _, parents = _upstream(cfg, pool, clock, stack)  # the routes' upstreams go through them
+    _, parents = _upstream(cfg, pool, clock, stack, meters)  # the routes' upstreams go through them
     if parents is not None:
         stack.push_async_callback(parents.close)
     key_for = cache_key_function(versions.version_for)
@@ -250,6 +272,9 @@ async def _assemble(
         base_key=key_for,
         opts=opts,
         parents=parents,
+        meter=lambda upstream, name: MeteredUpstream(
+            upstream, meters, clock, upstream="origin", name=name
+        ),
         wrap_fill=functools.partial(
             _fill_upstream, cfg, role=role, stats=stats, store=indexed, versions=versions
         ),
@@ -263,7 +288,9 @@ async def _assemble(
     if role is not None:
         link = WorkerLink(role, token)
         stack.push_async_callback(link.close)
-    applier = Applier(name=cfg.name, invalidator=invalidator, versions=versions, link=link)
+    applier = Applier(
+        name=cfg.name, invalidator=invalidator, versions=versions, link=link, meters=meters
+    )
     # one control-plane member per node: the leader worker (or the only process)
     control = _control_plane(cfg, applier, clock) if role is None or role.leader else None
     if control is not None:
@@ -273,6 +300,7 @@ async def _assemble(
     indexed_count = await indexed.rebuild()  # before serving: what the disk kept is purgeable
     if indexed_count:
         log.info("re-indexed %d stored entries from %s", indexed_count, cfg.cache.dir)
+    meters.watch(control_figures(coordinator))
     cache_ready = await _cache_gate(cfg, coordinator, role, stack)
     default = cell.routing.default
     assert default.upstream is not None and default.fill_upstream is not None
@@ -289,6 +317,7 @@ async def _assemble(
         max_background=cfg.cache.max_revalidations,
         compression=compression(cfg, stats),
     )
+    meters.watch(fills.figures)
     stack.push_async_callback(_stop_fills, fills, cfg.proxy.shutdown_grace)
     engine = RequestFlow(
         store=indexed,
@@ -327,11 +356,12 @@ async def _assemble(
         engine=engine,
         store=indexed,
         stats=stats,
+        meters=meters,
         admin_token=token,
         index=index,
         versions=versions,
         invalidator=invalidator,
-        registry=make_registry(stats, indexed.stats),
+        registry=make_registry(meters, indexed.stats),
         coordinator=coordinator,
         warmer=warmer,
         parents=parents,

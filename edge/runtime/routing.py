@@ -34,6 +34,8 @@ from edge.policy.rules import CacheRules, QueryRule
 __all__ = ["RoutingBuilder", "build_routing", "routing_changed"]
 
 WrapFill = Callable[[Upstream], Upstream]
+#: Wraps a pool's upstream to count its requests (edge.telemetry.upstream), given its name.
+Meter = Callable[[Upstream, str], Upstream]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class RoutingBuilder:
     base_key: KeyFunction
     opts: PolicyOptions
     parents: ParentSet | None = None
+    meter: Meter | None = None
     wrap_fill: WrapFill | None = None
 
     def __call__(self, cfg: Config, previous: Routing | None = None) -> Routing:
@@ -56,6 +59,7 @@ class RoutingBuilder:
             base_key=self.base_key,
             opts=self.opts,
             parents=self.parents,
+            meter=self.meter,
             wrap_fill=self.wrap_fill,
             previous=previous,
         )
@@ -69,6 +73,7 @@ def build_routing(
     base_key: KeyFunction,
     opts: PolicyOptions,
     parents: ParentSet | None = None,
+    meter: Meter | None = None,
     wrap_fill: WrapFill | None = None,
     previous: Routing | None = None,
 ) -> Routing:
@@ -88,6 +93,8 @@ def build_routing(
 
     def upstreams(pool_name: str | None) -> tuple[Upstream, Upstream]:
         target = origin if pool_name is None else pools[pool_name]
+        if meter is not None:  # counted as the pool it is, behind the parents if any
+            target = meter(target, pool_name or DEFAULT_POOL)
         upstream = parents.via(target) if parents is not None else target
         return upstream, wrap_fill(upstream) if wrap_fill is not None else upstream
 

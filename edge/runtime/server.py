@@ -27,8 +27,9 @@ from edge.fronts.h1_settings import H1Settings
 from edge.fronts.limits import LimitedServer, connection_limit
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
+from edge.runtime.access_log import AccessLog
 from edge.runtime.admin_token import resolve_admin_token
-from edge.runtime.logs import EdgeAccessLogger, access_log, setup_logging
+from edge.runtime.logs import access_log, setup_logging
 from edge.runtime.node import Node, open_node
 from edge.runtime.notify import sd_notify
 from edge.runtime.reload import (
@@ -48,10 +49,14 @@ from edge.web.auth import admin_token_is_generated, check_admin_exposure
 log = logging.getLogger("edge.server")
 
 
-def handler_kwargs(cfg: Config) -> dict[str, Any]:
-    """How the proxy's HTTP connections are handled (shared by ``serve`` and the tests)."""
+def handler_kwargs(cfg: Config, front: ProxyFront) -> dict[str, Any]:
+    """How the proxy's HTTP connections are handled (shared by ``serve`` and the tests).
+
+    aiohttp's access logger is how ``front`` learns that a response is out: it counts,
+    times and logs it (``ProxyFront.answered``) whether or not access lines are on.
+    """
     return {
-        "access_log_class": EdgeAccessLogger,
+        "access_log_class": front.access_logger(),
         "access_log": access_log,
         "max_line_size": cfg.proxy.max_header_size,
         "max_field_size": cfg.proxy.max_header_size,
@@ -63,7 +68,7 @@ def handler_kwargs(cfg: Config) -> dict[str, Any]:
     }
 
 
-def make_proxy(node: Node) -> ProxyFront:
+def make_proxy(node: Node, access: AccessLog | None = None) -> ProxyFront:
     """The aiohttp front's handler, with ``PURGE`` when ``proxy.purge_method`` is on."""
     cfg = node.cfg
 
@@ -82,7 +87,9 @@ def make_proxy(node: Node) -> ProxyFront:
         node.engine,
         name=cfg.name,
         max_request_body=cfg.proxy.max_request_body,
+        meters=node.meters,
         purge=purge if cfg.proxy.purge_method else None,
+        access=access,
     )
 
 
@@ -127,7 +134,8 @@ async def serve(
     role = role_from_env(cfg)
     proxy_tls, admin_tls = listening_tls(cfg)  # before anything opens: a bad file stops here
     async with open_node(cfg, clock=clock, role=role) as node:
-        proxy = ProxyListener(node, proxy_tls)
+        access = AccessLog(cfg.logging)  # closed after the listeners: their last lines go out
+        proxy = ProxyListener(node, proxy_tls, access)
         node.reload = _with_certificates(
             _reloader(node, proxy, source, role).reload, node, proxy_tls, admin_tls
         )
@@ -182,6 +190,7 @@ async def serve(
             closing = [proxy.stop()] + ([relay.close(grace)] if relay is not None else [])
             await asyncio.gather(*closing)
             await admin.cleanup()
+            access.close()
     log.info("stopped")
 
 
@@ -207,6 +216,7 @@ def _reloader(
             routing = node.routing_of(new, node.engine.routing)
             routing.start()
             node.engine.use_routing(routing).stop()  # the old pools' probes
+        proxy.access.configure(new.logging)  # every reload reopens the file (logrotate)
 
     return Reloader(lambda: node.cfg, source, apply, publish=publish, fan_out=fan_out)
 
@@ -254,9 +264,12 @@ def _on_sighup(loop: asyncio.AbstractEventLoop, node: Node) -> None:
 class ProxyListener:
     """The proxy port on the configured front: ``http1`` (default) or ``aiohttp`` (fallback)."""
 
-    def __init__(self, node: Node, tls: ServerTls | None = None) -> None:
+    def __init__(
+        self, node: Node, tls: ServerTls | None = None, access: AccessLog | None = None
+    ) -> None:
         self.node = node
         self.tls = tls
+        self.access = access if access is not None else AccessLog()
         self.h1: H1Front | None = None
         self.aio: ProxyFront | None = None
         self.runner: web.ServerRunner | None = None
@@ -279,17 +292,17 @@ class ProxyListener:
         cfg = self.node.cfg
         listen = cfg.proxy.listen
         if cfg.proxy.front == "http1":
-            self.h1 = H1Front(self.node, tls=self.tls)
+            self.h1 = H1Front(self.node, tls=self.tls, access=self.access)
             await self.h1.start(listen.host, listen.port, reuse_port=reuse_port)
             return
-        self.aio = make_proxy(self.node)
+        self.aio = make_proxy(self.node, self.access)
         server = LimitedServer(
             self.aio,
             limit=connection_limit(cfg),
             head_timeout=cfg.proxy.timeouts.head,
             stats=self.node.stats,
             name=cfg.name,
-            **handler_kwargs(cfg),
+            **handler_kwargs(cfg, self.aio),
         )
         self.runner = web.ServerRunner(server, shutdown_timeout=cfg.proxy.shutdown_grace)
         await self.runner.setup()

@@ -70,6 +70,7 @@ class DiskTier:
         self._next_probe = 0.0
         self._probing = False
         self.evictions = 0
+        self.admissions = 0  # entries stored (a replaced version counts again)
         self._clock = clock
         self._rows = 0
         self._volume = 0
@@ -144,7 +145,9 @@ class DiskTier:
             if not self.usable or entry.body_size > self.max_bytes:
                 return False
             self.held.drop(entry.key)
-            return await self._run(self._put_sync, False, entry, body)
+            stored = await self._run(self._put_sync, False, entry, body)
+            self.admissions += int(stored)
+            return stored
         finally:
             self.held.drop(entry.key)
             body.discard()  # a no-op once the spool was renamed in
@@ -188,6 +191,7 @@ class DiskTier:
             "disk_bytes": self._volume,
             "disk_max_bytes": self.max_bytes,
             "disk_evictions": self.evictions,
+            "disk_admissions": self.admissions,
             "disk_degraded": self.degraded,
             "disk_degraded_reason": self.degraded_reason,
             "disk_recoveries": self.recoveries,

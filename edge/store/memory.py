@@ -74,6 +74,7 @@ class MemoryTier:
         self._partial: set[str] = set()
         self._policy: EvictionPolicy[Slot] = make_policy(policy, max_bytes, self._evicted)
         self.refused = 0  # objects the admission policy kept out (they stay on disk)
+        self.admitted = 0  # objects put in (a replaced version counts again)
 
     # -- sync fast path -------------------------------------------------
 
@@ -132,6 +133,7 @@ class MemoryTier:
             self._partial.add(key)
         # The slot is in place first: insert() may evict it again (resize case).
         if self._policy.insert((key, variant), charge):
+            self.admitted += 1
             return True
         self.drop_variant(key, variant)  # refused by admission (wtinylfu): disk may keep it
         self.refused += 1

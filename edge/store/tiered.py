@@ -169,6 +169,7 @@ class TieredStore:
             "memory_max_bytes": self.memory.max_bytes,
             "memory_evictions": self.memory.evictions,
             "memory_refused": self.memory.refused,
+            "memory_admissions": self.memory.admitted,
             "disk_enabled": self.disk is not None,
         }
         if self.disk is not None:

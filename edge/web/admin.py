@@ -13,7 +13,6 @@ import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -22,11 +21,10 @@ from edge.errors import ClientRequestError, EdgeError
 from edge.invalidation.purge import Invalidator
 from edge.invalidation.versions import VersionTable
 from edge.policy.entries import age_and_ttl
-from edge.runtime.metrics import CONTENT_TYPE, make_registry, render
+from edge.runtime.metrics import make_registry
 from edge.runtime.node import Node
-from edge.runtime.stats import Stats, hit_ratio
 from edge.runtime.workers import VERSION_HEADER
-from edge.store.base import StatValue, tier_figure
+from edge.web.admin_figures import FIGURES_NODE, metrics, stats
 from edge.web.admin_io import decode_body as _decode
 from edge.web.admin_io import error_answer as _error
 from edge.web.admin_io import from_worker as _from_worker
@@ -44,7 +42,6 @@ from edge.web.admin_schema import (
     PurgeAnswer,
     PurgeBody,
     StatsAnswer,
-    TierUse,
     VersionAnswer,
     VersionBody,
     VersionsAnswer,
@@ -118,59 +115,6 @@ async def list_versions(request: web.Request) -> web.Response:
     return _json(VersionsAnswer(versions=request.app[ADMIN].versions.snapshot()))
 
 
-@dataclass(slots=True)
-class _Figures:
-    counters: dict[str, int]  # Stats fields
-    store: dict[str, StatValue]  # the store's figures; memory_* added up over the workers
-    workers: int
-
-
-async def _figures(request: web.Request) -> _Figures:
-    """This node's figures: on the leader worker, every worker's counters and memory tier
-    added up (the disk is shared); a worker asked by the leader gives only its own."""
-    node = request.app[ADMIN].node
-    figures = _Figures(node.stats.as_dict(), dict(node.store.stats()), 1)
-    link = node.coordinator.link
-    if link is None or not link.role.leader or _from_worker(request):
-        return figures
-    for peer in await link.peer_stats():
-        figures.workers += 1
-        for k in figures.counters:
-            figures.counters[k] += int(peer.get(k, 0))
-        for name, value in peer.get("store", {}).items():
-            mine = figures.store.get(name)
-            if name.startswith("memory_") and isinstance(mine, int | float):
-                figures.store[name] = mine + value
-    return figures
-
-
-async def stats(request: web.Request) -> web.Response:
-    node = request.app[ADMIN].node
-    figures = await _figures(request)
-    known = {k: v for k, v in figures.counters.items() if k in StatsAnswer.__struct_fields__}
-    raw = figures.store
-    tiers: dict[str, TierUse] = {}
-    for name, value in raw.items():
-        figure = tier_figure(name)
-        if figure is not None and isinstance(value, int | float):
-            tier, what = figure
-            setattr(tiers.setdefault(tier, TierUse()), what, int(value))
-    cluster: dict[str, Any] = {"control": node.coordinator.status()}
-    if node.parents is not None:
-        cluster["parents"] = node.parents.status()
-    answer = StatsAnswer(
-        name=node.cfg.name,
-        hit_ratio=hit_ratio(known.get("hits", 0), known.get("misses", 0), known.get("stale", 0)),
-        tiers=tiers,
-        store=raw,
-        cluster=cluster,
-        workers=figures.workers,
-        routing=node.engine.routing.status(),
-        **known,
-    )
-    return _json(answer)
-
-
 async def entries(request: web.Request) -> web.Response:
     admin = request.app[ADMIN]
     limit_text = request.query.get("limit", "100")
@@ -207,16 +151,6 @@ async def _entries_under(admin: Admin, prefix: str) -> AsyncIterator[EntryInfo]:
                         tier=store.tier_of(e),
                         invalidated=e.invalidated,
                     )
-
-
-async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[ADMIN].registry
-    figures = await _figures(request)
-    if figures.workers > 1:  # the node's figures, as /stats adds them up
-        store = figures.store
-        registry = make_registry(Stats(**figures.counters), lambda: store)
-    body = render(registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -337,12 +271,13 @@ def make_admin_app(
         )
     versions = versions if versions is not None else VersionTable(None)
     if registry is None:
-        registry = make_registry(node.stats, node.store.stats)
+        registry = make_registry(node.meters, node.store.stats)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[admin_middleware])
     app[NODE] = node
     app[ADMIN] = Admin(node, invalidator, versions, registry)
     app[WARMER] = node.warmer
     app[RELOAD_NODE] = node
+    app[FIGURES_NODE] = node
     app[DOCUMENT] = build_document(OPERATIONS, ErrorAnswer, _package_version())
     install_dashboard(app, node)
     for op in OPERATIONS:

@@ -56,6 +56,17 @@ class TierUse(msgspec.Struct, kw_only=True):
     bytes: int = 0
 
 
+class Latency(msgspec.Struct, kw_only=True):
+    """One latency histogram: bucket counts (``latency_buckets`` bounds, then +Inf)."""
+
+    count: int
+    sum: float  # seconds
+    counts: list[int]
+    p50: float | None = None  # seconds, interpolated in the buckets
+    p90: float | None = None
+    p99: float | None = None
+
+
 class StatsAnswer(msgspec.Struct, kw_only=True):
     name: str
     requests: int = 0
@@ -86,6 +97,12 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     workers: int = 1  # worker processes whose figures these are
     # origin pools (each server's health and counts, as this worker sees them) and routes
     routing: dict[str, Any] = {}
+    # requests answered on the proxy port by cache outcome (edge_requests_total's cache label)
+    outcomes: dict[str, int] = {}
+    # request duration by cache outcome, and "all"; bounds in seconds, without +Inf
+    latency_buckets: list[float] = []
+    latency: dict[str, Latency] = {}
+    upstream_errors: dict[str, int] = {}  # by kind, every upstream added up
 
 
 class EntryInfo(msgspec.Struct, kw_only=True):

@@ -81,6 +81,10 @@ def test_the_dashboard_shows_traffic_and_purges(
         assert "hit" in running.get(path)[1]
     after = wait_text(page, "#hit-ratio", f"text.includes('%') && text !== {json.dumps(before)}")
     assert float(after.rstrip(" %")) > float(before.rstrip(" %"))
+    # the latency panel: p50/p90/p99 from the node's histograms, by cache outcome
+    latency = wait_text(page, "#latency", "text.includes('all, since start') && /\\d/.test(text)")
+    assert "hit" in latency and "miss" in latency, latency
+    assert "no latency" not in (page.text_content("#latency-note") or "")
     wait_text(page, "#top-hits", f"text.includes({json.dumps(path)})")
     wait_text(page, "#entries", f"text.includes({json.dumps(path)})")
 

@@ -144,7 +144,7 @@ async def test_refused_origin_is_502(make_edge: Any) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     edge = await make_edge(Config())
-    edge.node.engine.origin._key = ("http", "127.0.0.1", port)  # type: ignore[attr-defined]
+    edge.node.engine.origin.inner._key = ("http", "127.0.0.1", port)  # type: ignore[attr-defined]
     resp = await edge.get("/anything")
     assert resp.status == 502
     assert (await resp.text()).startswith("502 Bad Gateway\n")  # no word about the backend

@@ -1,17 +1,13 @@
-"""Ranges answered while the object is still being fetched; the access log, text and JSON."""
+"""Ranges answered while the object is still being fetched; the process log's JSON lines."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import logging
 from typing import Any
 
-import pytest
-
 from edge.config import LoggingConfig
-from edge.runtime.logs import BufferedLineHandler, JsonFormatter, setup_logging
+from edge.runtime.logs import JsonFormatter, setup_logging
 
 
 def expected_big(first: int, last: int) -> bytes:
@@ -50,22 +46,6 @@ async def _origin_headers(edge: Any, path: str) -> dict[str, str]:
             return headers
 
 
-async def test_access_log_line_names_status_bytes_and_cache_status(
-    edge: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="edge.access")
-    await (await edge.get("/static/x.css")).read()
-    # the line is written once the response is out; the next answer on the same
-    # keep-alive connection comes after it
-    await (await edge.get("/static/x.css")).read()
-    records = [r for r in caplog.records if r.name == "edge.access"]
-    assert records, "no access log line"
-    rec = records[0]
-    line = rec.getMessage()
-    assert '"GET /static/x.css"' in line and " 200 " in line and "fwd=uri-miss" in line
-    assert rec.__dict__["status"] == 200 and rec.__dict__["bytes"] > 0
-
-
 def test_json_log_format_is_one_object_per_line() -> None:
     record = logging.LogRecord("edge.access", logging.INFO, "f", 1, "hello %s", ("x",), None)
     record.status = 200
@@ -75,40 +55,10 @@ def test_json_log_format_is_one_object_per_line() -> None:
 
 def test_setup_logging_json_switches_the_formatter() -> None:
     root = logging.getLogger()
-    access = logging.getLogger("edge.access")
     saved = root.handlers[:], root.level
-    saved_access = access.handlers[:], access.propagate
     try:
         setup_logging(LoggingConfig(level="debug", format="json", access_log=False))
         assert isinstance(root.handlers[0].formatter, JsonFormatter)
-        assert access.disabled
-        # access lines are buffered, in the same format
-        (buffered,) = access.handlers
-        assert isinstance(buffered, BufferedLineHandler)
-        assert isinstance(buffered.formatter, JsonFormatter)
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
-        access.handlers[:], access.propagate = saved_access
-        access.disabled = False
-
-
-def test_buffered_access_lines_are_written_in_one_call() -> None:
-    writes: list[str] = []
-
-    class Stream(io.StringIO):
-        def write(self, text: str) -> int:
-            writes.append(text)
-            return len(text)
-
-    handler = BufferedLineHandler(Stream(), max_buffer=1 << 20)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-
-    async def burst() -> None:
-        for i in range(5):
-            handler.emit(logging.LogRecord("edge.access", logging.INFO, "f", 1, "r%d", (i,), None))
-        assert writes == []  # nothing written per line
-        await asyncio.sleep(handler.delay * 2)
-
-    asyncio.run(burst())
-    assert writes == ["r0\nr1\nr2\nr3\nr4\n"]

@@ -74,7 +74,7 @@ async def test_a_refused_origin_answers_only_a_status_and_the_id(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     edge = await make_edge(Config())
-    edge.node.engine.origin._key = ("http", "127.0.0.1", port)
+    edge.node.engine.origin.inner._key = ("http", "127.0.0.1", port)  # the client, not its meter
     with caplog.at_level(logging.WARNING, logger="edge.proxy"):
         resp = await edge.get("/anything", headers={"X-Request-Id": "req-502"})
         text = await resp.text()
