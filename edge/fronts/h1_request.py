@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -25,6 +26,14 @@ class RequestTimeout(ClientRequestError):
 
 
 _EMPTY = CIMultiDictProxy(CIMultiDict[str]())
+
+
+def fields_view(fields: Sequence[tuple[bytes, bytes]]) -> FrozenHeaders:
+    """Raw (name, value) byte pairs as a frozen case-insensitive multidict (both fronts)."""
+    if not fields:
+        return _EMPTY
+    md = CIMultiDict[str]((n.decode("latin-1"), v.decode("latin-1")) for n, v in fields)
+    return CIMultiDictProxy(md)
 
 
 def target_of(method: str, raw: str) -> str | None:
@@ -130,14 +139,7 @@ class ParsedRequest:
         """The fields as a case-insensitive multidict (built once, when first asked for)."""
         headers = self._headers
         if headers is None:
-            if self.raw_headers:
-                md = CIMultiDict[str](
-                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw_headers
-                )
-                headers = CIMultiDictProxy(md)
-            else:
-                headers = _EMPTY
-            self._headers = headers
+            headers = self._headers = fields_view(self.raw_headers)
         return headers
 
     def check(self, settings: H1Settings, local: str) -> PlainAnswer | None:

@@ -19,10 +19,9 @@ from collections.abc import Iterable
 
 from h2.exceptions import ProtocolError
 from h2.utilities import HeaderValidationFlags, validate_headers
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from edge.fronts.h1_body import RequestBody
-from edge.fronts.h1_request import target_of
+from edge.fronts.h1_request import fields_view, target_of
 from edge.fronts.plain import PlainAnswer, plain_answer
 from edge.models import FrozenHeaders, Headers, ProxyRequest
 from edge.policy.keys import valid_host
@@ -43,7 +42,6 @@ NOT_ON_H2 = frozenset(
 ) | {"content-length"}
 
 _STATUS: dict[int, Field] = {}
-_EMPTY = CIMultiDictProxy(CIMultiDict[str]())
 
 
 class Malformed(Exception):
@@ -94,14 +92,7 @@ class H2Request:
     def header_view(self) -> FrozenHeaders:
         headers = self._headers
         if headers is None:
-            if self.fields:
-                md = CIMultiDict[str](
-                    (n.decode("latin-1"), v.decode("latin-1")) for n, v in self.fields
-                )
-                headers = CIMultiDictProxy(md)
-            else:
-                headers = _EMPTY
-            self._headers = headers
+            headers = self._headers = fields_view(self.fields)
         return headers
 
     def proxy_request(self, scheme: str, client_ip: str) -> ProxyRequest:
