@@ -33,6 +33,7 @@ def test_pools_and_routes_load_into_types() -> None:
                 "hosts": ["*.example.com"],
                 "paths": ["/static/"],
                 "pool": "app",
+                "max_request_body": "10MiB",
                 "cache": {
                     "ttl": "1h",
                     "max_ttl": "1d",
@@ -55,6 +56,7 @@ def test_pools_and_routes_load_into_types() -> None:
     assert second.cache.ttl == 3600.0 and second.cache.max_ttl == 86400.0
     assert second.cache.query == QueryRuleConfig("sort", ("utm_*",), ())
     assert second.cache.ignore_client_no_cache  # on by default inside a route
+    assert (first.max_request_body, second.max_request_body) == (None, 10 << 20)
 
 
 def test_a_health_probe_with_defaults() -> None:
@@ -97,6 +99,8 @@ def test_the_example_config_loads() -> None:
         ),
         (with_routes({"cache": {"vary": ["bad field"]}}), "routes[0].cache.vary[0]", "field"),
         (with_routes({"cache": {"ttl_max": 1}}), "routes[0].cache.ttl_max", "max_ttl"),
+        (with_routes({"max_request_body": 0}), "routes[0].max_request_body", "size > 0"),
+        (with_routes({"max_request_body": "lots"}), "routes[0].max_request_body", "a size"),
         ({"origins": [{"name": "a"}]}, "origins[0].servers", "at least one server"),
         (
             {"origins": [{"name": "a", "servers": [{"url": "ftp://x"}]}]},

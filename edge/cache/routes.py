@@ -61,6 +61,8 @@ class Route:
     query: QueryRule = QueryRule()
     never_cache: bool = False
     ignore_client_no_cache: bool = False
+    # routes[i].max_request_body: the largest upload taken; None: proxy.max_request_body
+    max_request_body: int | None = None
 
     def key_target(self, target: str) -> str:
         return self.query.key_target(target)
@@ -108,6 +110,7 @@ class Routing:
         routes = [m.route for m in matches]
         self.routes = tuple(routes)
         self._never = any(r.never_cache for r in routes)
+        self._body_limits = any(r.max_request_body is not None for r in routes)
         keyed = self._never or any(not r.query.identity for r in routes)
         #: (scheme, host, target) -> the cache key; the plain key when no route changes keys
         self.key_for: KeyFunction = self._routed_key if keyed else base_key
@@ -122,6 +125,18 @@ class Routing:
             if match.takes(full, name or full, path):
                 return match.route
         return self.default
+
+    def body_limit(self, host: str, target: str, default: int) -> int:
+        """The largest request body the route of this Host and target takes: its
+        ``max_request_body``, else ``default`` (``proxy.max_request_body``).
+
+        The fronts ask once a head with a body is parsed, before reading any of it; with
+        no route setting a limit it is ``default`` without selecting a route.
+        """
+        if not self._body_limits:
+            return default
+        limit = self.select(host, target).max_request_body
+        return default if limit is None else limit
 
     def route_key(self, route: Route, scheme: str, host: str, target: str) -> str:
         """The cache key of a request already routed to ``route``."""

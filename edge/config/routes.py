@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.config.units import DURATION
+from edge.config.units import DURATION, SIZE
 
 __all__ = [
     "CacheRulesConfig",
@@ -97,3 +97,5 @@ class RouteConfig:
     paths: tuple[str, ...] = ()  # path prefixes ("/static/"); empty: any path
     pool: str | None = None  # a name in origins; None: origin.url
     cache: CacheRulesConfig = field(default_factory=CacheRulesConfig)
+    # the largest request body the route takes (413 above it); None: proxy.max_request_body
+    max_request_body: int | None = field(default=None, metadata=SIZE)

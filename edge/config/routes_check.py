@@ -62,6 +62,10 @@ def check_routing(cfg: Config) -> None:
             raise ConfigError(
                 f"{where}.pool", route.pool, f"the name of a pool in origins ({known})"
             )
+        if route.max_request_body is not None and route.max_request_body <= 0:
+            raise ConfigError(
+                f"{where}.max_request_body", route.max_request_body, "null or a size > 0"
+            )
         _check_rules(route.cache, f"{where}.cache")
 
 

@@ -143,12 +143,15 @@ class ProxyFront:
             return _plain(plain_answer(400, refusal, self.name, "client-error", rid))
         if request.method == "PURGE" and self.purge is not None:
             return await self.purge(request)
-        limit = self.max_body
-        if request.content_length is not None and request.content_length > limit:
-            raise RequestTooLarge(f"request body of {request.content_length} bytes is over {limit}")
         preq = to_proxy_request(request)
         request[REQUEST_ID] = preq.request_id
-        body = _request_body(request, limit) if request.body_exists else None
+        body = None
+        if request.body_exists:  # its route's limit (routes[].max_request_body), else the global
+            limit = self.engine.routing.body_limit(preq.host, preq.target, self.max_body)
+            length = request.content_length
+            if length is not None and length > limit:
+                raise RequestTooLarge(f"request body of {length} bytes is over {limit}")
+            body = _request_body(request, limit)
         # the origin's 1xx go out on the transport before the final head (edge.fronts.interim)
         interim = for_version(preq.http_version, lambda data: _write_raw(request, data))
         try:

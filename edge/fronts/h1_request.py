@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -17,6 +17,11 @@ from edge.request_id import request_id_of
 
 if TYPE_CHECKING:
     from edge.fronts.h1_settings import H1Settings
+
+
+#: (host, target, proxy.max_request_body) -> the request's body limit: its route's
+#: ``max_request_body`` or the global one (``Routing.body_limit``; every front asks it)
+BodyLimit = Callable[[str, str, int], int]
 
 
 class RequestTimeout(ClientRequestError):
@@ -72,6 +77,7 @@ class ParsedRequest:
         "started_at",
         "host",
         "has_body",
+        "max_body",
         "expect_continue",
         "body",
         "started",
@@ -101,6 +107,7 @@ class ParsedRequest:
         self.started_at = started_at
         self.host = ""
         self.has_body = False
+        self.max_body = 0  # the body's limit, set by check() when it has one
         self.expect_continue = False
         self.body: RequestBody | None = None
         self.started = False  # handed to the engine
@@ -142,8 +149,12 @@ class ParsedRequest:
             headers = self._headers = fields_view(self.raw_headers)
         return headers
 
-    def check(self, settings: H1Settings, local: str) -> PlainAnswer | None:
-        """What llhttp does not check: version, target, Host, length limit, Expect."""
+    def check(self, settings: H1Settings, local: str, body_limit: BodyLimit) -> PlainAnswer | None:
+        """What llhttp does not check: version, target, Host, length limit, Expect.
+
+        A request with a body gets its limit (``max_body``) from its route, through
+        ``body_limit``, before any of the body is read.
+        """
         name = settings.name
         if self.version not in ("1.1", "1.0"):
             return plain_answer(505, "HTTP version not supported\n", name, "client-error")
@@ -174,10 +185,12 @@ class ParsedRequest:
                         417, "only 100-continue is expected\n", name, "client-error"
                     )
                 self.expect_continue = self.version == "1.1"
-        if length is not None and length > settings.max_body:
+        if self.has_body:
+            self.max_body = body_limit(self.host, target, settings.max_body)
+        if length is not None and length > self.max_body:
             return plain_answer(
                 413,
-                f"request body of {length} bytes is over {settings.max_body}\n",
+                f"request body of {length} bytes is over {self.max_body}\n",
                 name,
                 "request-too-large",
             )

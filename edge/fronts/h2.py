@@ -199,15 +199,17 @@ class H2Conn(H2Writer):
             return
         front = self.front
         req.started_at = self.timers.time()
-        refusal = refusal_of(req, front.settings.name, front.settings.max_body)
+        settings = front.settings
+        # a body's limit is its route's (routes[].max_request_body), asked only when it has one
+        limits = front.engine.routing.body_limit if not ended or req.length > 0 else None
+        refusal = refusal_of(req, settings.name, settings.max_body, limits)
         if refusal is None and ended and req.plain and req.method == "GET":
             hot = front.hot
             if hot is not None and self._hot(sid, req, hot):
                 return
         stream = H2Stream(sid, req, self)
         if not ended:
-            settings = front.settings
-            req.body = RequestBody(stream, limit=settings.max_body, high_water=settings.high_water)
+            req.body = RequestBody(stream, limit=req.max_body, high_water=settings.high_water)
         self.disarm()
         response = as_response(refusal) if refusal is not None else None
         self._run(stream, serve(self, stream, response))
@@ -242,8 +244,7 @@ class H2Conn(H2Writer):
             self.h2.acknowledge_received_data(flow, sid)
             return
         if not body.feed(data):
-            limit = self.front.settings.max_body
-            body.fail(RequestTooLarge(f"request body over {limit} bytes"))
+            body.fail(RequestTooLarge(f"request body over {stream.req.max_body} bytes"))
             self.h2.acknowledge_received_data(flow, sid)
             return
         if body.buffered <= body.high_water:

@@ -21,7 +21,7 @@ from h2.exceptions import ProtocolError
 from h2.utilities import HeaderValidationFlags, validate_headers
 
 from edge.fronts.h1_body import RequestBody
-from edge.fronts.h1_request import fields_view, target_of
+from edge.fronts.h1_request import BodyLimit, fields_view, target_of
 from edge.fronts.plain import PlainAnswer, plain_answer
 from edge.models import FrozenHeaders, Headers, ProxyRequest
 from edge.policy.keys import valid_host
@@ -59,6 +59,7 @@ class H2Request:
         "fields",
         "plain",
         "length",
+        "max_body",
         "started_at",
         "version",
         "body",
@@ -76,6 +77,7 @@ class H2Request:
         self.fields = fields  # regular fields, lower-case names, cookies joined
         self.plain = plain  # none of edge.cache.hot.PLAIN_BLOCKERS: the hot path may answer
         self.length = length  # content-length, -1 when not sent
+        self.max_body = 0  # the body's limit, set by refusal_of when it may have one
         self.started_at = 0.0
         self.version = "2"  # for the access log's request line
         self.body: RequestBody | None = None
@@ -156,16 +158,25 @@ def check_trailers(raw: Iterable[Field]) -> None:
         raise Malformed(str(exc)) from None
 
 
-def refusal_of(req: H2Request, name: str, max_body: int) -> PlainAnswer | None:
-    """What the HTTP/1.1 front's head checks answer (400, 413), or None; sets the target."""
+def refusal_of(
+    req: H2Request, name: str, max_body: int, body_limit: BodyLimit | None
+) -> PlainAnswer | None:
+    """What the HTTP/1.1 front's head checks answer (400, 413), or None; sets the target.
+
+    ``body_limit`` (None for a stream that has no body) gives the request its route's
+    limit (``max_body``), of which ``max_body`` (``proxy.max_request_body``) is the default.
+    """
     target = target_of(req.method, req.raw_target)  # CONNECT (no :path) is not proxied
     if target is None:
         return plain_answer(400, "invalid request target\n", name, "client-error")
     req.target = target
     if not valid_host(req.host):
         return plain_answer(400, "invalid Host\n", name, "client-error")
-    if req.length > max_body:
-        text = f"request body of {req.length} bytes is over {max_body}\n"
+    if body_limit is None:
+        return None
+    limit = req.max_body = body_limit(req.host, req.target, max_body)
+    if req.length > limit:
+        text = f"request body of {req.length} bytes is over {limit}\n"
         return plain_answer(413, text, name, "request-too-large")
     return None
 

@@ -232,13 +232,13 @@ class Connection(Transported):
             plain=self._plain,
             started_at=self.front.timers.time(),
         )
-        problem = req.check(self.front.settings, self.local)
+        problem = req.check(self.front.settings, self.local, self.front.engine.routing.body_limit)
         if problem is not None:
             raise _Refused(problem)  # it never reaches the engine
         self.queue.append(req)
         if req.has_body:
             req.body = RequestBody(
-                self, limit=self.front.settings.max_body, high_water=self.front.settings.high_water
+                self, limit=req.max_body, high_water=self.front.settings.high_water
             )
         self.parsing = req
 
@@ -247,8 +247,7 @@ class Connection(Transported):
         if req is None or req.body is None:
             return
         if not req.body.feed(data):
-            limit = self.front.settings.max_body
-            text = f"request body over {limit} bytes\n"
+            text = f"request body over {req.max_body} bytes\n"
             raise _Refused(plain_answer(413, text, self.front.settings.name, "request-too-large"))
         if self._timer_kind == BODY_IDLE:
             self.arm(BODY_IDLE, self.front.settings.body_idle)

@@ -150,6 +150,7 @@ def _match(
         query,
         c.never_cache,
         c.ignore_client_no_cache,
+        route.max_request_body,
     )
     hosts = {h.lower() for h in route.hosts if not h.startswith("*.")}
     exact = frozenset(normalize_host("http", h) for h in hosts) | frozenset(hosts)

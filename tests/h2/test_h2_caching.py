@@ -24,6 +24,7 @@ from tests.web.test_caching import (  # noqa: F401
     test_rfc9211_cache_status_is_a_valid_list_on_every_response,
 )
 from tests.web.test_proxy import (  # noqa: F401
+    test_a_route_has_its_own_body_limit,
     test_chunked_origin_body_passes_through,
     test_download_streams_with_exact_length,
     test_oversized_upload_is_413,

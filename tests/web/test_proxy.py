@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from edge.config import Config, ProxyConfig
+from edge.config import Config, ProxyConfig, RouteConfig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -229,6 +229,28 @@ async def test_oversized_upload_is_413(make_edge: Any) -> None:
     async def chunked() -> Any:
         for _ in range(10):
             yield b"y" * 500
+
+    resp = await edge.client.post("/upload", data=chunked())
+    assert resp.status in (413, 502)  # refused mid-stream: never a 2xx
+    assert (await edge.get("/echo")).status == 200
+
+
+async def test_a_route_has_its_own_body_limit(make_edge: Any) -> None:
+    """routes[].max_request_body replaces proxy.max_request_body for the route's requests:
+    declared over it, 413 before the origin hears of it; streamed over it, never a 2xx."""
+    route = RouteConfig(paths=("/upload",), max_request_body=8000)
+    edge = await make_edge(Config(proxy=ProxyConfig(max_request_body=1000), routes=(route,)))
+    resp = await edge.client.post("/upload", data=b"x" * 5000)  # over the global limit only
+    assert resp.status == 200 and (await resp.json())["bytes"] == 5000
+    resp = await edge.client.post("/echo", data=b"x" * 5000)  # no route: the global limit
+    assert resp.status == 413
+    resp = await edge.client.post("/upload", data=b"x" * 9000)
+    assert resp.status == 413
+    assert await edge.origin_count("/upload") == 1 and await edge.origin_count("/echo") == 0
+
+    async def chunked() -> Any:
+        for _ in range(10):
+            yield b"y" * 1000
 
     resp = await edge.client.post("/upload", data=chunked())
     assert resp.status in (413, 502)  # refused mid-stream: never a 2xx
