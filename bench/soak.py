@@ -6,13 +6,14 @@ connection: fresh hits, misses, revalidations (max-age=2 with stale-while-revali
 range requests, 4 MiB objects, slow readers of a 16 MiB object, purges every few
 seconds (by prefix, URL and tag) and origin faults (503, resets, truncated bodies, a
 stalled body). Every ``SOAK_INTERVAL`` seconds (default 5) it samples the edge's RSS,
-file descriptors, open client connections (/stats), hit ratio, requests done, latency
-percentiles and errors by kind, into ``bench/results/soak/soak.json`` and a chart,
-``soak.png``.
+file descriptors, asyncio tasks and open client connections (/stats), hit ratio,
+requests done, latency percentiles and errors by kind, into ``bench/results/soak/soak.json``,
+a summary ``soak.md`` and a chart, ``soak.png``.
 
 It fails (exit 1) when a 5xx or a broken response comes from anything but an injected
 fault, or when RSS or descriptors still grow after warm-up: over the last half of the run
-the latest sample may exceed that half's first by at most 10 % (RSS) and 10 % + 16 (fds).
+the latest sample may exceed that half's first by at most 10 % (RSS), 10 % + 16 (fds) and
+10 % + 64 (tasks, which follow the requests in flight).
 
     make soak                                  # 10 minutes
     SOAK_SECONDS=180 SOAK_CONNECTIONS=200 make soak
@@ -49,6 +50,7 @@ class Sample:
     t: float
     rss_mib: float
     fds: int
+    tasks: int
     connections: int
     hit_ratio: float
     requests: int
@@ -61,7 +63,8 @@ class Sample:
 @dataclass
 class Tally:
     requests: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # since the last sample
+    every: list[float] = field(default_factory=list)  # the whole run's
     errors: dict[str, int] = field(default_factory=dict)  # kind -> count
     unexpected: list[str] = field(default_factory=list)  # the first few, verbatim
 
@@ -180,12 +183,14 @@ async def _sampler(
             stats = await _admin(session, admin + "/stats")
             rss, fds = _proc_figures(edge.pid)
             lat, tally.latencies = sorted(tally.latencies), []
+            tally.every.extend(lat)
             done = tally.requests
             samples.append(
                 Sample(
                     t=round(time.monotonic() - start, 1),
                     rss_mib=round(rss, 1),
                     fds=fds,
+                    tasks=int(stats.get("tasks", 0)),
                     connections=int(stats.get("connections_open", 0)),
                     hit_ratio=round(float(stats["hit_ratio"]), 4),
                     requests=done,
@@ -198,22 +203,59 @@ async def _sampler(
             last_requests = done
             s = samples[-1]
             print(
-                f"{s.t:6.0f}s  rss {s.rss_mib:7.1f} MiB  fds {s.fds:5d}  conns {s.connections:4d}"
+                f"{s.t:6.0f}s  rss {s.rss_mib:7.1f} MiB  fds {s.fds:5d}  tasks {s.tasks:5d}"
+                f"  conns {s.connections:4d}"
                 f"  hit {s.hit_ratio:.3f}  {s.rps:7.1f} req/s  p50 {s.p50_ms:6.1f} ms"
                 f"  p99 {s.p99_ms:7.1f} ms  errors {sum(s.errors.values())}",
                 flush=True,
             )
 
 
-def _grew(samples: list[Sample], attr: str, ratio: float, slack: float) -> str | None:
-    """Whether ``attr`` still grows over the last half of the run (None: it levelled off)."""
+def _tail_growth(samples: list[Sample], attr: str) -> tuple[float, float]:
+    """``attr`` at the first and the last sample of the run's last half."""
     tail = samples[len(samples) // 2 :]
     if len(tail) < 2:
-        return None
-    first, last = getattr(tail[0], attr), getattr(tail[-1], attr)
+        return 0.0, 0.0
+    return float(getattr(tail[0], attr)), float(getattr(tail[-1], attr))
+
+
+def _grew(samples: list[Sample], attr: str, ratio: float, slack: float) -> str | None:
+    """Whether ``attr`` still grows over the last half of the run (None: it levelled off)."""
+    first, last = _tail_growth(samples, attr)
     if last > first * (1 + ratio) + slack:
-        return f"{attr} grew from {first} to {last} over the last half of the run"
+        return f"{attr} grew from {first:g} to {last:g} over the last half of the run"
     return None
+
+
+def _summary(result: dict[str, Any], samples: list[Sample], every: list[float]) -> str:
+    """The run in a few Markdown lines (what the README quotes)."""
+    lat = sorted(every)
+    ok = sum(result["errors"].values())
+    unexpected = sum(v for k, v in result["errors"].items() if k.startswith("unexpected:"))
+    lines = [
+        f"# edge soak, {result['seconds']:g} s at {result['connections']} connections",
+        "",
+        f"- requests answered: {result['requests']:,}"
+        f" ({result['requests'] / max(result['seconds'], 1):,.0f}/s on average)",
+        f"- latency over the run: p50 {1000 * _q(lat, 0.5):.1f} ms,"
+        f" p99 {1000 * _q(lat, 0.99):.1f} ms",
+        f"- errors: {ok:,} in all, {unexpected:,} of them not from an injected fault; by kind: "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(result["errors"].items())) or "none"),
+        f"- final hit ratio: {samples[-1].hit_ratio:.3f}" if samples else "- no samples",
+        "",
+        "| over the last half of the run | first sample | last sample | growth |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for attr, label in (("rss_mib", "RSS (MiB)"), ("fds", "file descriptors"), ("tasks", "tasks")):
+        first, last = _tail_growth(samples, attr)
+        growth = f"{100 * (last - first) / first:+.1f} %" if first else "n/a"
+        lines.append(f"| {label} | {first:g} | {last:g} | {growth} |")
+    lines += ["", "Problems: " + ("; ".join(result["problems"]) or "none"), ""]
+    return "\n".join(lines)
+
+
+def _q(values: list[float], q: float) -> float:
+    return values[int(q * (len(values) - 1))] if values else 0.0
 
 
 def _chart(samples: list[Sample], path: Path) -> None:
@@ -223,10 +265,11 @@ def _chart(samples: list[Sample], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     t = [s.t for s in samples]
-    fig, axes = plt.subplots(5, 1, figsize=(9, 11), sharex=True)
+    fig, axes = plt.subplots(6, 1, figsize=(9, 13), sharex=True)
     panels = (
         ("RSS (MiB)", [s.rss_mib for s in samples]),
         ("file descriptors", [s.fds for s in samples]),
+        ("asyncio tasks", [s.tasks for s in samples]),
         ("open client connections", [s.connections for s in samples]),
         ("hit ratio (since start)", [s.hit_ratio for s in samples]),
         ("requests/s", [s.rps for s in samples]),
@@ -315,9 +358,12 @@ def main() -> int:
     finally:
         edge.stop()
         origin.stop()
-    problems = [
-        p for p in (_grew(samples, "rss_mib", 0.10, 0), _grew(samples, "fds", 0.10, 16)) if p
-    ]
+    grew = (
+        _grew(samples, "rss_mib", 0.10, 0),
+        _grew(samples, "fds", 0.10, 16),
+        _grew(samples, "tasks", 0.10, 64),
+    )
+    problems = [p for p in grew if p]
     unexpected = sum(v for k, v in tally.errors.items() if k.startswith("unexpected:"))
     if unexpected:
         problems.append(f"{unexpected} unexpected errors, e.g. {tally.unexpected[:5]}")
@@ -334,6 +380,7 @@ def main() -> int:
         "samples": [asdict(s) for s in samples],
     }
     (OUT / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / "soak.md").write_text(_summary(result, samples, tally.every))
     if samples and not ensure_pip():  # matplotlib, pinned in the bench extra
         _chart(samples, OUT / "soak.png")
     print(f"soak: {tally.requests} requests, errors {tally.errors}; results in {OUT}")

@@ -3,10 +3,10 @@
 A *plain* request (a GET with none of the fields that change the answer: no
 ``Cache-Control``, ``Pragma``, preconditions, ``Range``, ``Authorization``,
 ``CDN-Loop``, ``Expect``, no body) whose stored response is in the memory
-tier, a fresh 200 (by :func:`edge.policy.decide.decide_lookup`, the same rule
-the flow uses) is answered here with one dict lookup and header bytes
-serialised once per stored entry. Everything else returns None and goes
-through ``engine.handle``.
+tier, a fresh 200 (by :func:`edge.policy.decide.plain_hit`: what
+``decide_lookup``, the rule the flow uses, says for a plain GET) is answered
+here with one dict lookup and header bytes serialised once per stored entry.
+Everything else returns None and goes through ``engine.handle``.
 
 Per stored :class:`Entry` (the memory tier hands back the same object until it
 is replaced) the head is rendered once, through the same code as every other
@@ -14,7 +14,9 @@ answer (``edge.fronts.h1_wire`` and ``Forwarding.downstream``), with markers
 where the per-request fields go: ``Age`` (RFC 9111 §5.1), ``Cache-Status``
 (RFC 9211), ``Date`` when the entry has none (RFC 9110 §6.6.1), and the
 ``Connection`` line. So the fields are byte-identical to the flow's answer
-by construction, and ``tests/fronts`` compares the two. HTTP/2 clients get the same
+by construction, and ``tests/fronts`` compares the two. The answer last made
+from a template is kept with the Date and Connection lines it was made with:
+a hot entry asked for again within the same second is answered with it. HTTP/2 clients get the same
 memory hits as a field list (``answer_h2``), rendered once per entry by
 ``edge.fronts.h2_wire`` with slots for the same fields; ``tests/h2`` compares it with
 the flow's.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol
 
 from multidict import CIMultiDict
@@ -35,9 +38,8 @@ from edge.fronts import h1_wire as wire
 from edge.fronts.h2_wire import Field, response_fields
 from edge.models import Entry, FileBody, FrozenHeaders
 from edge.policy.cache_status import cache_status
-from edge.policy.decide import LookupAction, decide_lookup
+from edge.policy.decide import plain_hit
 from edge.policy.headers import age_value
-from edge.policy.request import analyze_request
 from edge.policy.vary import select_variant
 from edge.runtime.stats import Stats
 from edge.runtime.topkeys import TopKeys
@@ -64,9 +66,9 @@ PLAIN_BLOCKERS = frozenset(
     }
 )
 
-_PLAIN_GET = analyze_request("GET", CIMultiDict[str]())
-
 _AGE, _STATUS, _DATE, _CONNECTION = b"A", b"C", b"D", b"K"
+#: where each marker's value sits in the tuple ``answer`` formats the head from
+_SLOT = {_AGE: 0, _STATUS: 1, _DATE: 2, _CONNECTION: 3}
 _MARK = re.compile(rb"\x01([ACDK])\x01")
 
 
@@ -112,7 +114,8 @@ class _H2Fields:
 @dataclass(frozen=True, slots=True)
 class _Template:
     entry: Entry  # held, so that its id() is not reused while the template lives
-    parts: tuple[bytes, ...]  # literal bytes, then marker tags, alternating
+    head: bytes  # the head as a %-format: literal bytes (``%`` doubled), ``%s`` per marker
+    pick: Callable[[tuple[bytes, bytes, bytes, bytes]], tuple[bytes, ...]]  # in head order
     memo: _Fields
 
 
@@ -129,6 +132,11 @@ class _Fields:
     age_field: Field = (b"age", b"")
     status_field: Field = (b"cache-status", b"")
     h2: _H2Fields | None = None  # rendered when an HTTP/2 client first asks
+    # the last HTTP/1.1 answer and the Date and Connection lines it was made with: a hot
+    # entry asked for again within the same second on a keep-alive connection gets it as is
+    answer: HotAnswer | None = None
+    date: bytes = b""
+    connection: bytes = b""
 
 
 class HotPath:
@@ -192,18 +200,20 @@ class HotPath:
             return None
         template, data, file = found
         memo = template.memo
-        fields = {
-            _AGE: memo.age_bytes,
-            _STATUS: memo.status_bytes,
-            _DATE: date,
-            _CONNECTION: connection,
-        }
-        parts = template.parts
-        out = [parts[0]]
-        for i in range(1, len(parts), 2):
-            out.append(fields[parts[i]])
-            out.append(parts[i + 1])
-        return HotAnswer(b"".join(out), data, memo.status, file)
+        last = memo.answer
+        if (
+            last is not None
+            and last.body is data
+            and file is None
+            and memo.date == date
+            and memo.connection == connection
+        ):
+            return last
+        head = template.head % template.pick((memo.age_bytes, memo.status_bytes, date, connection))
+        answer = HotAnswer(head, data, memo.status, file)
+        if file is None:
+            memo.answer, memo.date, memo.connection = answer, date, connection
+        return answer
 
     def answer_h2(
         self, host: str, target: str, headers: Callable[[], FrozenHeaders], *, date: bytes
@@ -240,11 +250,11 @@ class HotPath:
         entry = _select(entries, headers)
         if entry is None or entry.status != 200 or entry.invalidated:
             return None
-        now = self.clock.now()
-        decision = decide_lookup(_PLAIN_GET, entry, now)
-        if decision.action is not LookupAction.HIT:
+        hit = plain_hit(entry, self.clock.now())
+        if hit is None:
             return None
-        if decision.ttl < entry.lifetime * self.refresh_fraction:
+        age, ttl = hit
+        if ttl < entry.lifetime * self.refresh_fraction:
             return None  # near its end: the flow may refresh it ahead
         data = self.store.body_sync(entry)
         file = None
@@ -259,10 +269,10 @@ class HotPath:
             template = self._render(entry, entry.body_size)
         # the same numbers as the flow's answer (decide_lookup's age and ttl), formatted
         # again only when they change: once a second for a hot entry
-        age, ttl = decision.age, decision.ttl
         memo = template.memo
         if memo.age != int(age) or memo.ttl != round(ttl) or memo.detail != detail:
             memo.age, memo.ttl, memo.detail = int(age), round(ttl), detail
+            memo.answer = None
             memo.status = cache_status(self.name, hit=True, ttl=ttl, detail=detail)
             memo.age_bytes = age_value(age).encode("ascii")
             memo.status_bytes = memo.status.encode("latin-1")
@@ -290,7 +300,11 @@ class HotPath:
             date=_marker(_DATE).encode(),
             connection=_marker(_CONNECTION).encode(),
         )
-        template = _Template(entry, tuple(_MARK.split(head)), _Fields())
+        parts = _MARK.split(head)  # literal bytes, then marker tags, alternating
+        fmt = b"%s".join(p.replace(b"%", b"%%") for p in parts[0::2])
+        slots = [_SLOT[tag] for tag in parts[1::2]]
+        pick = itemgetter(*slots) if len(slots) > 1 else _one(slots[0])
+        template = _Template(entry, fmt, pick, _Fields())
         templates = self._templates
         if len(templates) >= self.max_templates:
             del templates[next(iter(templates))]  # the oldest: replaced entries age out
@@ -313,6 +327,10 @@ class HotPath:
 
     def forget(self) -> None:
         self._templates.clear()
+
+
+def _one(slot: int) -> Callable[[tuple[bytes, bytes, bytes, bytes]], tuple[bytes, ...]]:
+    return lambda values: (values[slot],)
 
 
 def _select(entries: Sequence[Entry], headers: Callable[[], FrozenHeaders]) -> Entry | None:

@@ -176,6 +176,20 @@ def decide_lookup(
     return LookupDecision(LookupAction.REVALIDATE, fwd, detail, age, ttl, sie)
 
 
+def plain_hit(entry: Entry, now: float) -> tuple[float, float] | None:
+    """``(age, ttl)`` when :func:`decide_lookup` says HIT for a plain GET (one with no
+    Cache-Control or Pragma, :data:`EMPTY` directives) of ``entry``, else None.
+
+    The hit path's shortcut: with no request directives only a fresh entry without
+    ``no-cache`` is a hit (RFC 9111 §4.2, §5.2.2.4); the stale cases all forward or
+    revalidate. ``tests/policy`` checks it against ``decide_lookup`` over generated entries.
+    """
+    if entry.no_cache:
+        return None
+    age, ttl = age_and_ttl(entry, now)
+    return (age, ttl) if ttl > 0.0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class StoreDecision:
     store: bool

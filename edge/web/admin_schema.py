@@ -90,6 +90,7 @@ class StatsAnswer(msgspec.Struct, kw_only=True):
     connections_refused: int = 0  # over proxy.max_connections
     send_timeouts: int = 0  # clients that took no bytes for proxy.timeouts.send
     head_timeouts: int = 0  # request heads not in within proxy.timeouts.head
+    tasks: int = 0  # asyncio tasks alive now, every worker added up (a leak grows it)
     hit_ratio: float
     tiers: dict[str, TierUse]
     store: dict[str, int | float | bool | str]

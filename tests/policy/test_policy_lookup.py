@@ -6,9 +6,10 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from policy_helpers import T0, entry, req
+from policy_helpers import T0, date, entry, req
 
 from edge.policy import LookupAction, LookupDecision, decide_lookup
+from edge.policy.decide import plain_hit
 
 A = LookupAction
 FRESH = [("Cache-Control", "max-age=100")]
@@ -335,3 +336,48 @@ def test_rfc9111_4_2_4_stale_on_error_grace(
     facts = req("GET", *([("Cache-Control", req_cc)] if req_cc else []))
     d = decide_lookup(facts, entry(*fields), T0 + elapsed, stale_on_error=grace)
     assert d.stale_if_error is expected
+
+
+_DIRECTIVES = st.sampled_from(
+    [
+        "max-age=100",
+        "s-maxage=50",
+        "no-cache",
+        "must-revalidate",
+        "proxy-revalidate",
+        "immutable",
+        "stale-while-revalidate=30",
+        "stale-if-error=60",
+        "public",
+        "max-age=0",
+    ]
+)
+
+
+@given(
+    directives=st.lists(_DIRECTIVES, max_size=4),
+    age=st.integers(min_value=0, max_value=200),
+    elapsed=st.floats(min_value=-10, max_value=400),
+    expires=st.one_of(st.none(), st.integers(min_value=-100, max_value=300)),
+    invalidated=st.booleans(),
+)
+def test_plain_hit_is_decide_lookup_for_a_plain_get(
+    directives: list[str], age: int, elapsed: float, expires: int | None, invalidated: bool
+) -> None:
+    """The hot path's shortcut answers exactly when decide_lookup says HIT for a plain GET,
+    with the same age and ttl."""
+    fields = [("Age", str(age))]
+    if directives:
+        fields.append(("Cache-Control", ", ".join(directives)))
+    if expires is not None:
+        fields.append(("Expires", date(T0 + expires)))
+    e = entry(*fields)
+    if invalidated:
+        e = msgspec.structs.replace(e, invalidated=True)
+    now = T0 + elapsed
+    d = decide_lookup(req(), e, now)
+    got = plain_hit(e, now)
+    if d.action is A.HIT:
+        assert got == (d.age, d.ttl)
+    else:
+        assert got is None
