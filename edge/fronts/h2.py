@@ -345,6 +345,33 @@ class H2Conn(H2Writer):
         elif kind == LINGER and self.transport is not None:
             self.transport.close()
 
+    # -- proxy.timeouts.send (edge.fronts.h2_send) -------------------------------------------
+    def send_timeout(self) -> float:
+        return self.front.settings.send
+
+    def window_stalled(self, stream: H2Stream) -> None:
+        """Its window shut for ``proxy.timeouts.send``: RST_STREAM CANCEL, and the stream's
+        task ends (releasing the body it reads); the other streams carry on."""
+        self._send_timed_out(f"stream {stream.sid}'s window")
+        super().window_stalled(stream)
+        self._drop(stream, StreamGone("send timeout: the stream's window stayed shut"))
+
+    def send_stalled(self) -> None:
+        """The transport stayed paused for ``proxy.timeouts.send``: the connection closes
+        (aborted: what is buffered is not waited for), dropping every stream."""
+        self._send_timed_out("the connection")
+        super().send_stalled()
+
+    def _send_timed_out(self, what: str) -> None:
+        self.front.stats.send_timeouts += 1
+        log.info(
+            "HTTP/2 client %s took no bytes on %s for %gs (proxy.timeouts.send): %s",
+            self.peer,
+            what,
+            self.front.settings.send,
+            "disconnected" if what == "the connection" else "stream reset",
+        )
+
     def abort(self) -> None:
         for stream in list(self.streams.values()):
             self._drop(stream, StreamGone("shutdown"))

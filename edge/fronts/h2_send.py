@@ -4,9 +4,16 @@
 HEADERS, DATA as far as the peer's windows (RFC 9113 §5.2) and the transport allow,
 RST_STREAM, GOAWAY. Everything written goes through ``flush``, which stops once the
 connection is ending (its sending side may be shut).
+
+``proxy.timeouts.send`` bounds both waits: a stream whose window stays shut that long is
+reset (``window_stalled``: the other streams go on), a transport that stays paused that
+long closes the connection (``Transported.send_stalled``). Either way the stream's task
+ends and lets go of its body, so the fill it was reading goes on for other clients.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
@@ -88,7 +95,26 @@ class H2Writer(Transported):
             await self.drain()
             if pos >= len(data):
                 return
+            await self._window_opens(stream, window)
+
+    async def _window_opens(self, stream: H2Stream, window: asyncio.Event) -> None:
+        """Wait for the client to open the window; ``send_timeout()`` of nothing resets it."""
+        stream.stall = self.timers.call_later(self.send_timeout(), lambda: self._window_due(stream))
+        try:
             await window.wait()
+        finally:
+            if stream.stall is not None:
+                stream.stall.cancel()
+                stream.stall = None
+
+    def _window_due(self, stream: H2Stream) -> None:
+        stream.stall = None
+        if not (stream.gone or self.ending or self.lost):
+            self.window_stalled(stream)
+
+    def window_stalled(self, stream: H2Stream) -> None:
+        """The client kept the stream's window shut for ``send_timeout()``: reset it."""
+        self.reset(stream.sid, ErrorCodes.CANCEL)
 
     def reset(self, sid: int, code: ErrorCodes) -> None:
         if self.ending:

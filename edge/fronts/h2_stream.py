@@ -22,6 +22,7 @@ from h2.errors import ErrorCodes
 
 from edge.errors import EdgeError
 from edge.fronts.h1_send import declared_length
+from edge.fronts.h1_settings import Cancellable
 from edge.fronts.h2_wire import NOT_ON_H2, H2Request, response_fields, status_field
 from edge.models import BytesBody, FileBody, ProxyResponse, StreamBody
 
@@ -40,7 +41,7 @@ class StreamGone(ConnectionResetError):
 class H2Stream:
     """A request stream in progress; it owns the request body (``edge.fronts.h1_body``)."""
 
-    __slots__ = ("sid", "req", "conn", "task", "unacked", "window", "gone")
+    __slots__ = ("sid", "req", "conn", "task", "unacked", "window", "stall", "gone")
 
     def __init__(self, sid: int, req: H2Request, conn: H2Conn) -> None:
         self.sid = sid
@@ -49,6 +50,8 @@ class H2Stream:
         self.task: asyncio.Task[None] | None = None
         self.unacked = 0  # body bytes received and not yet handed back to the window
         self.window: asyncio.Event | None = None  # set when the send window may have grown
+        # while the stream waits for its window: proxy.timeouts.send, then it is reset
+        self.stall: Cancellable | None = None
         self.gone = False
 
     # -- the body's owner: the receive window opens as the engine reads --------------
