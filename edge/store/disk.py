@@ -198,6 +198,7 @@ class DiskTier:
         }
 
     async def close(self) -> None:
+        self.held.clear()  # the body descriptors it holds
         cache, self._cache = self._cache, None
         if cache is not None:
             await asyncio.to_thread(cache.close)

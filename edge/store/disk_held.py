@@ -4,8 +4,11 @@ A disk-tier hit used to cost two thread hops and three SQLite reads (the variant
 the row, the row again to open its file), each of which, with diskcache's LRU policy,
 also writes the row's access time. :class:`HeldRows` keeps, per key, the decoded entries
 and their body file names as the tier last read them, bounded in keys (least recently
-used dropped first), so a hit is answered from the loop: one dict lookup, an ``open``
-and an ``fstat`` of the file.
+used dropped first), so a hit is answered from the loop: one dict lookup and an
+``open`` and ``fstat`` of the file; or, for a body of at most ``FD_BODY_MAX`` bytes
+opened before, a ``dup`` of the descriptor held for it (``MAX_FDS`` of them, least
+recently used closed first): each answer owns its own descriptor, so closing the held
+one never disturbs a send in progress.
 
 It is a cache of rows, not a second source of truth:
 
@@ -15,7 +18,9 @@ It is a cache of rows, not a second source of truth:
   old body file is then gone (diskcache deletes a replaced row's file), the ``open``
   fails, the key is dropped and the caller reads SQLite (never a body for other
   headers: a file name belongs to one row); a row it freshened is seen within
-  ``REREAD_AFTER`` or when it expires here;
+  ``REREAD_AFTER`` or when it expires here. A descriptor held for the old file still
+  reads the old body, which is only ever answered with the old row's own headers
+  (while they are fresh), until the key is read again within ``REREAD_AFTER``;
 - a key held longer than ``REREAD_AFTER`` is read again in the background when it
   is hit, which also refreshes its access time for diskcache's LRU eviction.
 """
@@ -23,8 +28,9 @@ It is a cache of rows, not a second source of truth:
 from __future__ import annotations
 
 import asyncio
+import io
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from edge.clock import Clock
@@ -32,6 +38,8 @@ from edge.models import Entry, FileBody
 
 REREAD_AFTER = 5.0  # seconds (monotonic) before a hit re-reads a held key's rows
 MAX_KEYS = 16_384  # keys held; each is a few entries' metadata (their header fields)
+MAX_FDS = 64  # body files kept open (their disk space stays in use while held)
+FD_BODY_MAX = 1 << 20  # bodies larger than this are opened per hit (open is cheap beside them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,7 @@ class HeldRows:
         self._reread = reread
         self._max = max_keys
         self._keys: dict[str, Held] = {}
+        self._fds: dict[str, int] = {}  # body file name -> an open descriptor, LRU order
         self._rereading: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -83,8 +92,13 @@ class HeldRows:
         name = held.files.get(entry.variant) if held is not None else None
         if name is None:
             return None
+        fds = self._fds
+        fd = fds.pop(name, -1)
+        if fd >= 0:
+            fds[name] = fd  # most recently used last
+            return FileBody(io.FileIO(os.dup(fd), "rb"), 0, entry.body_size)
         try:
-            f = open(os.path.join(self._data_dir, name), "rb")  # noqa: SIM115 - FileBody owns it
+            f = io.FileIO(os.path.join(self._data_dir, name), "rb")
         except OSError:
             self.drop(entry.key)  # replaced or removed by another worker: read SQLite
             return None
@@ -92,24 +106,48 @@ class HeldRows:
             f.close()
             self.drop(entry.key)
             return None
+        if entry.body_size <= FD_BODY_MAX:
+            if len(fds) >= MAX_FDS:
+                os.close(fds.pop(next(iter(fds))))
+            fds[name] = os.dup(f.fileno())
         return FileBody(f, 0, entry.body_size)
 
     def keep(self, key: str, rows: Sequence[tuple[Entry, str]]) -> None:
         """The rows just read for ``key`` (none: nothing is held for it)."""
-        self._keys.pop(key, None)
+        files = {entry.variant: name for entry, name in rows}
+        old = self._keys.pop(key, None)
+        if old is not None:
+            self._close(name for name in old.files.values() if name not in files.values())
         if not rows:
             return
         if len(self._keys) >= self._max:
-            del self._keys[next(iter(self._keys))]
-        files = {entry.variant: name for entry, name in rows}
+            self._forget(self._keys.pop(next(iter(self._keys))))
         now = self._clock.monotonic()
         self._keys[key] = Held(tuple(entry for entry, _ in rows), files, now)
 
     def drop(self, key: str) -> None:
-        self._keys.pop(key, None)
+        held = self._keys.pop(key, None)
+        if held is not None:
+            self._forget(held)
 
     def clear(self) -> None:
         self._keys.clear()
+        self._close(list(self._fds))
+
+    @property
+    def open_files(self) -> int:
+        """Body file descriptors held now (at most ``MAX_FDS``)."""
+        return len(self._fds)
+
+    def _forget(self, held: Held) -> None:
+        self._close(held.files.values())
+
+    def _close(self, names: Iterable[str]) -> None:
+        fds = self._fds
+        for name in names:
+            fd = fds.pop(name, -1)
+            if fd >= 0:
+                os.close(fd)
 
     def _reread_soon(self, key: str) -> None:
         if key in self._rereading:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from edge.clock import FakeClock
 from edge.models import FileBody
 from edge.store.disk import DiskTier
-from edge.store.disk_held import REREAD_AFTER, HeldRows
+from edge.store.disk_held import MAX_FDS, REREAD_AFTER, HeldRows
 from edge.store.memory import MemoryTier
 from edge.store.tiered import TieredStore
 
@@ -106,3 +107,65 @@ def test_held_rows_are_bounded_least_recently_used_first() -> None:
     assert held.get("a") is not None  # "a" used last: "b" goes first
     held.keep("c", [(make_entry("c"), "c.val")])
     assert len(held) == 2 and held.get("b") is None and held.get("a") is not None
+
+
+def _fds(under: Path) -> int:
+    """Descriptors of this process open on body files under ``under``."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        n += target.startswith(str(under)) and not target.endswith((".db", "-wal", "-shm"))
+    return n
+
+
+async def test_a_small_body_opened_once_is_answered_from_its_held_descriptor(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    store, other = _store(tmp_path, clock), _store(tmp_path, clock)
+    disk = store.disk
+    assert disk is not None
+    old = make_entry("k", body=b"old" * 100, etag='"1"')
+    await store.put(old, spool(store, b"old" * 100))
+    await store.variants("k")
+    before = _fds(tmp_path)
+    assert _read(store.file_sync(old)) == b"old" * 100  # opened: its descriptor is kept
+    assert disk.held.open_files == 1 and _fds(tmp_path) == before + 1
+    held_dir = disk.held._data_dir
+    disk.held._data_dir = "/nonexistent"  # no path is opened again: a dup of the held one
+    first, second = store.file_sync(old), store.file_sync(old)
+    assert _read(first) == b"old" * 100 and _read(second) == b"old" * 100  # each its own
+    disk.held._data_dir = held_dir
+    # another worker replaces the row: the held descriptor still reads the old body, and
+    # only ever under the old row's headers; once the key is read again, the new one
+    new = make_entry("k", body=b"NEW" * 100, stored_at=2.0, etag='"2"')
+    await other.put(new, spool(other, b"NEW" * 100, name="other"))
+    assert store.lookup_sync("k") == [old]
+    assert _read(store.file_sync(old)) == b"old" * 100
+    clock.advance(REREAD_AFTER + 1)
+    store.lookup_sync("k")
+    await asyncio.gather(*disk.held._tasks)
+    assert store.lookup_sync("k") == [new] and disk.held.open_files == 0
+    assert _read(store.file_sync(new)) == b"NEW" * 100
+    await store.remove("k")  # this process removing it closes what it held
+    assert disk.held.open_files == 0 and _fds(tmp_path) == before
+    await store.close()
+    await other.close()
+
+
+async def test_held_descriptors_are_bounded_and_closed_with_the_tier(tmp_path: Path) -> None:
+    store = _store(tmp_path, FakeClock())
+    disk = store.disk
+    assert disk is not None
+    before = _fds(tmp_path)
+    for i in range(MAX_FDS + 5):
+        entry = make_entry(f"k{i}", body=b"z" * 200)
+        await store.put(entry, spool(store, b"z" * 200, name=f"k{i}"))
+        await store.variants(f"k{i}")
+        assert _read(store.file_sync(entry)) == b"z" * 200
+    assert disk.held.open_files == MAX_FDS
+    await store.close()
+    assert disk.held.open_files == 0 and _fds(tmp_path) == before
