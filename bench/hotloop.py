@@ -1,7 +1,7 @@
 """CPU time per fresh memory hit through the http1 front, in one process, no sockets.
 
 ``python -m bench hotloop`` starts a node over the origin stub, stores a 1 KiB object,
-then feeds the front's :class:`~edge.fronts.http1.Connection` the bytes of N requests as
+then feeds the front's :class:`~edge.fronts.h1_connection.Connection` the bytes of N requests as
 ``data_received`` would get them (one request per call, as wrk sends them) over a
 transport that only counts what it is given. What it measures is edge's own Python
 per hit (parser callbacks, hot path, template fill, the write call) without the kernel
@@ -24,8 +24,8 @@ from aiohttp import web
 
 from edge.clock import SystemClock
 from edge.config import Config
+from edge.fronts.h1_connection import Connection
 from edge.fronts.h1_server import H1Front
-from edge.fronts.http1 import Connection
 from edge.runtime.node import open_node
 from origin_stub.app import make_app
 

@@ -1,10 +1,11 @@
-"""The http1 front: a listening socket of :class:`~edge.fronts.http1.Connection` s.
+"""The http1 front: a listening socket of :class:`~edge.fronts.h1_connection.Connection` s.
 
 :class:`H1Front` holds what every connection shares (the engine, the hot
 path, settings, timers, the access log) and answers one request through the
 engine: ``respond`` turns engine errors into short plain answers (the one broad
-catch on the proxy port, as in the aiohttp front), ``serve`` renders the response
-and writes its access line.
+catch on the proxy port, as in the aiohttp front), ``serve`` frames the response
+for HTTP/1.1 and sends it through ``edge.fronts.answer`` (an error answer if it
+fails before its head; its access line either way).
 
 HTTP/2 shares all of it: a connection that negotiated ALPN ``h2``, or whose first
 bytes are the HTTP/2 preface on plaintext (``sniff``), is handed over to an
@@ -23,27 +24,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import bisect_left
-from typing import Protocol
 
 from multidict import CIMultiDict
 
 from edge.cache.forwarding import Forwarding, trusted_networks
 from edge.cache.hot import HotPath
 from edge.errors import EdgeError
-from edge.fronts.h1_body import RequestBody
+from edge.fronts.answer import FrontConnection, FrontRequest, Interim, answer
+from edge.fronts.h1_connection import Connection
+from edge.fronts.h1_dispatch import Dispatching
 from edge.fronts.h1_request import ParsedRequest
 from edge.fronts.h1_send import Framing, send
 from edge.fronts.h1_settings import H1Settings, LoopTimers, Timers
 from edge.fronts.h1_wire import DateCache
 from edge.fronts.h2 import H2Conn
 from edge.fronts.h2_limits import PREFACE, H2Settings
-from edge.fronts.http1 import Connection
 from edge.fronts.interim import InterimWriter
 from edge.fronts.limits import connection_limit, refusal
 from edge.fronts.plain import as_response, error_answer, internal_answer, log_failure
 from edge.fronts.purge import purge_target
 from edge.fronts.tls import ServerTls
-from edge.models import BytesBody, FrozenHeaders, ProxyRequest, ProxyResponse, StreamBody
+from edge.models import BytesBody, ProxyResponse, StreamBody
 from edge.origin.exchange import InterimSink
 from edge.runtime.access_log import AccessLog, AccessRecord
 from edge.runtime.node import Node
@@ -51,45 +52,6 @@ from edge.telemetry import catalogue as c
 from edge.telemetry.outcomes import DISK, HIT, LOCAL, MEMORY, UPSTREAM_OUTCOMES
 
 log = logging.getLogger("edge.proxy")
-
-
-class FrontRequest(Protocol):
-    """A request either protocol parsed, as ``respond`` and the access log read it."""
-
-    method: str
-    raw_target: str
-    target: str
-    host: str
-    version: str  # "1.1", "2"
-    started_at: float
-
-    @property
-    def request_id(self) -> str: ...
-
-    @property
-    def body(self) -> RequestBody | None: ...
-
-    def header_view(self) -> FrozenHeaders: ...
-
-    def proxy_request(self, scheme: str, client_ip: str) -> ProxyRequest: ...
-
-
-class Interim(Protocol):
-    def __call__(self, status: int, fields: list[tuple[str, str]]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class FrontConnection(Protocol):
-    """An open client connection of either protocol, as shutdown and the log see it."""
-
-    peer: str
-
-    def shutdown(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    def tasks(self) -> list[asyncio.Task[None]]: ...
 
 
 class H1Front:
@@ -220,7 +182,7 @@ class H1Front:
             conn.transport.write(self._refusal)
             conn.transport.close()
 
-    def send_timed_out(self, conn: Connection) -> None:
+    def send_timed_out(self, conn: FrontConnection) -> None:
         self.stats.send_timeouts += 1
         log.info(
             "client %s took no response bytes for %gs (proxy.timeouts.send): disconnected",
@@ -268,49 +230,30 @@ class H1Front:
     def date_value(self) -> bytes:
         return self.dates.value(self.node.clock.now())
 
-    async def serve(self, conn: Connection, req: ParsedRequest) -> bool:
+    async def serve(self, conn: Dispatching, req: ParsedRequest) -> bool:
         """Answer ``req`` on ``conn``; whether the connection closes afterwards."""
-        status, size, cache_status = 0, 0, ""
-        answered: ProxyResponse | None = None
-        first_byte: float | None = None
         close = True
-        try:
-            interim = InterimWriter(conn.write) if req.version == "1.1" else None
-            resp = await self.respond(req, conn.peer, interim)
-            first_byte = self.timers.time() - req.started_at
-            for attempt in (1, 2):
-                status, answered = resp.status, resp
-                cache_status = resp.headers.get("Cache-Status", "")
-                delimited = (
-                    isinstance(resp.body, StreamBody)
-                    and resp.body.length is None
-                    and req.version == "1.0"
-                    and req.method != "HEAD"
-                )
-                close = conn.must_close(req, status, delimited)
-                how = Framing(
-                    head_only=req.method == "HEAD",
-                    chunked_ok=req.version == "1.1",
-                    connection=conn.connection_line(req, close),
-                    date=self.date_line(),
-                )
-                try:
-                    size = await send(conn, resp, how)
-                    break
-                except (ConnectionResetError, asyncio.CancelledError):
-                    raise
-                except EdgeError as exc:  # before the head: an error answer instead
-                    if attempt == 2:
-                        raise
-                    resp = self.error_response(req, exc)
-                except Exception:
-                    if attempt == 2:
-                        raise
-                    resp = self.internal_response(req)
-        except ConnectionResetError:
-            close = True
-        finally:
-            self.finished(conn, req, status, size, cache_status, answered, first_byte)
+
+        async def framed(resp: ProxyResponse) -> int:
+            nonlocal close
+            delimited = (
+                isinstance(resp.body, StreamBody)
+                and resp.body.length is None
+                and req.version == "1.0"
+                and req.method != "HEAD"
+            )
+            close = conn.must_close(req, resp.status, delimited)
+            how = Framing(
+                head_only=req.method == "HEAD",
+                chunked_ok=req.version == "1.1",
+                connection=conn.connection_line(req, close),
+                date=self.date_line(),
+            )
+            return await send(conn, resp, how)
+
+        interim = InterimWriter(conn.write) if req.version == "1.1" else None
+        if not await answer(self, conn, req, None, interim, framed):
+            return True  # the client left
         return close
 
     async def respond(self, req: FrontRequest, peer: str, interim: Interim | None) -> ProxyResponse:

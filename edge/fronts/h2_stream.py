@@ -1,6 +1,6 @@
 """One HTTP/2 request stream answered through the engine, and its response rendered as frames.
 
-The same flow as HTTP/1.1 (``H1Front.respond``: PURGE, ``engine.handle``, error answers),
+The same flow as HTTP/1.1 (``edge.fronts.answer``: PURGE, ``engine.handle``, error answers),
 the same delivery step's :class:`ProxyResponse`, rendered here instead of as HTTP/1.1
 bytes: HEADERS with the fields of ``edge.fronts.h2_wire``, then DATA frames as the flow
 control windows allow (RFC 9113 §5.2), waiting for WINDOW_UPDATE and for the transport to
@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from h2.errors import ErrorCodes
 
 from edge.errors import EdgeError
+from edge.fronts.answer import answer
 from edge.fronts.h1_send import declared_length
 from edge.fronts.h1_settings import Cancellable
 from edge.fronts.h2_wire import NOT_ON_H2, H2Request, response_fields, status_field
@@ -107,38 +109,15 @@ class H2Interim:
 
 async def serve(conn: H2Conn, stream: H2Stream, refusal: ProxyResponse | None) -> None:
     """Answer one stream (``refusal``: an answer made without the engine); then log it."""
-    front = conn.front
-    req = stream.req
-    status, size, cache_status = 0, 0, ""
-    answered: ProxyResponse | None = None
-    first_byte: float | None = None
+    head_only = stream.req.method == "HEAD"
+
+    def framed(resp: ProxyResponse) -> Awaitable[int]:
+        return send(conn, stream, resp, head_only=head_only)
+
+    interim = H2Interim(conn, stream.sid) if refusal is None else None
     try:
-        if refusal is not None:
-            resp = refusal
-        else:
-            interim = H2Interim(conn, stream.sid)
-            resp = await front.respond(req, conn.peer, interim)
-            first_byte = conn.timers.time() - req.started_at
-        for attempt in (1, 2):
-            status, answered = resp.status, resp
-            cache_status = resp.headers.get("Cache-Status", "")
-            try:
-                size = await send(conn, stream, resp, head_only=req.method == "HEAD")
-                break
-            except (ConnectionResetError, asyncio.CancelledError):
-                raise
-            except EdgeError as exc:  # before the HEADERS: an error answer instead
-                if attempt == 2:
-                    raise
-                resp = front.error_response(req, exc)
-            except Exception:
-                if attempt == 2:
-                    raise
-                resp = front.internal_response(req)
-    except ConnectionResetError:
-        pass
+        await answer(conn.front, conn, stream.req, refusal, interim, framed)
     finally:
-        front.finished(conn, req, status, size, cache_status, answered, first_byte)
         conn.stream_done(stream)
 
 

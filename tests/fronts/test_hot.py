@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from edge.fronts.h1_connection import Connection
 from edge.fronts.h1_server import H1Front
-from edge.fronts.http1 import Connection
 from tests.fronts.conftest import Rig, get, read_answer
 
 
