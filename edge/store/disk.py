@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import diskcache
-import msgspec
 
 from edge.clock import Clock
 from edge.models import Entry, FileBody
@@ -44,7 +43,7 @@ from edge.store.disk_files import (
     sweep_spool,
     unlink_quietly,
 )
-from edge.store.disk_format import EdgeDisk, Record, RowCodec, index_key, variant_key
+from edge.store.disk_format import EdgeDisk, Record, RowCodec, variant_key
 from edge.store.disk_held import HeldRows
 from edge.store.memory import same_body
 
@@ -76,7 +75,6 @@ class DiskTier:
         self._volume = 0
         self._rows_codec = RowCodec(self.data_dir)
         self._encode = self._rows_codec.encode
-        self._names = self._rows_codec.names
         self._cache: Any = None
         # the rows last read, by key: disk hits without SQLite or a thread
         self.held = HeldRows(clock, self.data_dir, self._reread)
@@ -243,7 +241,7 @@ class DiskTier:
 
     def _variants_sync(self, key: str) -> list[tuple[Entry, str]]:
         """The variants stored for ``key`` with their body file names."""
-        names = self._read_index(key)
+        names = self._rows_codec.read_index(self._cache, key)
         rows: list[tuple[Entry, str]] = []
         gone: list[str] = []
         for name in names:
@@ -254,7 +252,7 @@ class DiskTier:
             else:
                 rows.append((entry, row.filename))
         if gone:
-            self._prune(key, gone)
+            self._rows_codec.prune(self._cache, key, gone)
         return rows
 
     def _open_sync(self, entry: Entry) -> FileBody | None:
@@ -265,11 +263,11 @@ class DiskTier:
         try:
             f = open(os.path.join(self.data_dir, row.filename), "rb")
         except FileNotFoundError:
-            self._prune(entry.key, [entry.variant])
+            self._rows_codec.prune(self._cache, entry.key, [entry.variant])
             return None
         if os.fstat(f.fileno()).st_size != entry.body_size:
             f.close()
-            self._prune(entry.key, [entry.variant])
+            self._rows_codec.prune(self._cache, entry.key, [entry.variant])
             return None
         return FileBody(f, 0, entry.body_size)
 
@@ -294,12 +292,12 @@ class DiskTier:
         cache = self._cache
         try:
             with cache.transact():
-                names = self._read_index(key)
+                names = self._rows_codec.read_index(cache, key)
                 if variant not in names:
                     while len(names) >= self.max_variants:
                         cache.delete(variant_key(key, names.pop(0)))
                     names.append(variant)
-                    cache.set(index_key(key), self._encode(names), tag="i")
+                    self._rows_codec.write_index(cache, key, names)
                 cache.set(variant_key(key, variant), record, tag="v")
         except BaseException:
             if record.filename is not None:  # placed, but its row never committed
@@ -331,14 +329,10 @@ class DiskTier:
     def _remove_sync(self, key: str, variant: str | None) -> set[str]:
         cache = self._cache
         with cache.transact():
-            names = self._read_index(key)
+            names = self._rows_codec.read_index(cache, key)
             targets = list(names) if variant is None else [variant]
             removed = {name for name in targets if cache.delete(variant_key(key, name))}
-            remaining = [name for name in names if name not in targets]
-            if remaining:
-                cache.set(index_key(key), self._encode(remaining), tag="i")
-            else:
-                cache.delete(index_key(key))
+            self._rows_codec.write_index(cache, key, [n for n in names if n not in targets])
         self._refresh()
         return removed
 
@@ -347,33 +341,6 @@ class DiskTier:
         self._cache.clear()
         self._refresh()
         return count
-
-    def _prune(self, key: str, gone: list[str]) -> None:
-        """Drop variants found missing or broken, re-checked under the write lock."""
-        cache = self._cache
-        with cache.transact():
-            names = self._read_index(key)
-            for name in gone:
-                vkey = variant_key(key, name)
-                if self._rows_codec.checked(cache.get(vkey)) is None:
-                    cache.delete(vkey)
-                    if name in names:
-                        names.remove(name)
-            if names:
-                cache.set(index_key(key), self._encode(names), tag="i")
-            else:
-                cache.delete(index_key(key))
-
-    def _read_index(self, key: str) -> list[str]:
-        raw = self._cache.get(index_key(key))
-        if raw is None:
-            return []
-        try:
-            return self._names.decode(raw)
-        except (msgspec.DecodeError, TypeError):
-            log.warning("dropping corrupt variant index of %r", key)
-            self._cache.delete(index_key(key))
-            return []
 
     def _refresh(self) -> None:
         self._volume = self._cache.volume()

@@ -13,6 +13,7 @@ diskcache's size accounting and LRU culling cover the body files.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
@@ -22,6 +23,8 @@ import diskcache
 import msgspec
 
 from edge.models import Entry
+
+log = logging.getLogger("edge.store")
 
 
 class Record:
@@ -73,7 +76,8 @@ def variant_key(key: str, variant: str) -> str:
 
 
 class RowCodec:
-    """Rows' metadata in and out (msgpack), and the check that a row's body file is whole."""
+    """Rows' metadata in and out (msgpack), the check that a row's body file is whole, and
+    the variant index rows (read, written, pruned of variants found broken)."""
 
     def __init__(self, data_dir: str) -> None:
         self._data_dir = data_dir
@@ -99,6 +103,37 @@ class RowCodec:
         except FileNotFoundError:
             return None
         return entry if size == entry.body_size else None
+
+    def read_index(self, cache: Any, key: str) -> list[str]:
+        """The variant names of ``key``; a corrupt index row is dropped (a miss)."""
+        raw = cache.get(index_key(key))
+        if raw is None:
+            return []
+        try:
+            return self.names.decode(raw)
+        except (msgspec.DecodeError, TypeError):
+            log.warning("dropping corrupt variant index of %r", key)
+            cache.delete(index_key(key))
+            return []
+
+    def write_index(self, cache: Any, key: str, names: list[str]) -> None:
+        """Store the variant names of ``key``; none left removes its index row."""
+        if names:
+            cache.set(index_key(key), self.encode(names), tag="i")
+        else:
+            cache.delete(index_key(key))
+
+    def prune(self, cache: Any, key: str, gone: list[str]) -> None:
+        """Drop variants found missing or broken, re-checked under the write lock."""
+        with cache.transact():
+            names = self.read_index(cache, key)
+            for name in gone:
+                vkey = variant_key(key, name)
+                if self.checked(cache.get(vkey)) is None:
+                    cache.delete(vkey)
+                    if name in names:
+                        names.remove(name)
+            self.write_index(cache, key, names)
 
     def every_entry(self, cache: Any) -> list[Entry]:
         """Every variant row's entry, read straight from SQLite (a ``get`` would touch
