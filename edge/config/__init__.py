@@ -121,13 +121,15 @@ class LimitsConfig:
 
 @dataclass(frozen=True, slots=True)
 class TimeoutsConfig:
-    """Client-side timeouts of the proxy port (the http1 front)."""
+    """Client-side timeouts of the proxy port. ``send`` holds on every front (HTTP/1.1,
+    HTTP/2, aiohttp); on the aiohttp front ``head`` bounds the first request's head only."""
 
     # absolute deadline for a request's line and header fields, from its first byte
     head: float = field(default=10.0, metadata=DURATION)
     keepalive: float = field(default=15.0, metadata=DURATION)  # idle between two requests
     body_idle: float = field(default=30.0, metadata=DURATION)  # no request body byte for this long
-    # a client that takes none of a response's bytes for this long is disconnected (http1)
+    # a client that takes none of a response's bytes for this long is disconnected; on
+    # HTTP/2 a stream whose window stays shut this long is reset
     send: float = field(default=60.0, metadata=DURATION)
 
 

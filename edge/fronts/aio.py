@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -17,6 +16,8 @@ from multidict import CIMultiDict
 
 from edge.cache.flow import RequestFlow
 from edge.errors import EdgeError, RequestTooLarge
+from edge.fronts.aio_send import BODY_BYTES, SendGuard, render
+from edge.fronts.h1_settings import Timers
 from edge.fronts.interim import for_version
 from edge.fronts.plain import (
     CLOSING_STATUSES,
@@ -26,10 +27,11 @@ from edge.fronts.plain import (
     log_failure,
     plain_answer,
 )
-from edge.models import BytesBody, FileBody, ProxyRequest, ProxyResponse, StreamBody
+from edge.models import ProxyRequest, ProxyResponse
 from edge.policy.keys import valid_host
 from edge.request_id import request_id_of
 from edge.runtime.access_log import AccessLog, AccessRecord
+from edge.runtime.stats import Stats
 from edge.telemetry.core import Meters
 from edge.telemetry.outcomes import LOCAL, UPSTREAM_OUTCOMES
 
@@ -39,8 +41,6 @@ PurgeHandler = Callable[[web.BaseRequest], Awaitable[web.Response]]
 RESPONSE = web.RequestKey("edge_response", ProxyResponse)  # for the access log
 REQUEST_ID = web.RequestKey("edge_request_id", str)  # edge.request_id, for the access log
 FIRST_BYTE = web.RequestKey("edge_first_byte", float)  # seconds until the engine answered
-# body bytes sent (aiohttp's body_length counts the head too)
-BODY_BYTES = web.RequestKey("edge_body_bytes", int)
 
 
 def to_proxy_request(request: web.BaseRequest) -> ProxyRequest:
@@ -100,7 +100,7 @@ class ProxyFront:
     answers here (the one broad catch on the proxy port).
     """
 
-    __slots__ = ("engine", "name", "max_body", "purge", "meters", "access")
+    __slots__ = ("engine", "name", "max_body", "send", "purge", "meters", "access")
 
     def __init__(
         self,
@@ -109,12 +109,17 @@ class ProxyFront:
         name: str,
         max_request_body: int,
         meters: Meters,
+        stats: Stats,
+        send_timeout: float = 60.0,
+        timers: Timers | None = None,
         purge: PurgeHandler | None = None,
         access: AccessLog | None = None,
     ) -> None:
         self.engine = engine
         self.name = name
         self.max_body = max_request_body
+        # proxy.timeouts.send: a response write waiting that long aborts (edge.fronts.aio_send)
+        self.send = SendGuard(send_timeout, stats, timers)
         self.purge = purge
         self.meters = meters
         self.access = access if access is not None else AccessLog()
@@ -161,7 +166,7 @@ class ProxyFront:
                 interim.close()
         request[RESPONSE] = resp
         request[FIRST_BYTE] = asyncio.get_running_loop().time() - started
-        return await render(request, resp)
+        return await render(request, resp, self.send)
 
     def answered(
         self, request: web.BaseRequest, response: web.StreamResponse, seconds: float
@@ -219,111 +224,11 @@ class ProxyFront:
         return Answered
 
 
-async def render(request: web.BaseRequest, resp: ProxyResponse) -> web.StreamResponse:
-    body = resp.body
-    no_body = request.method == "HEAD" or resp.status in (204, 304) or resp.status < 200
-    if isinstance(body, BytesBody):
-        small = web.Response(status=resp.status, reason=resp.reason or None, headers=resp.headers)
-        if not no_body:
-            small.body = body.data
-        request[BODY_BYTES] = 0 if no_body else len(body.data)
-        return small
-    out = web.StreamResponse(status=resp.status, reason=resp.reason or None, headers=resp.headers)
-    request[BODY_BYTES] = 0
-    if isinstance(body, StreamBody):
-        return await _render_stream(request, out, body, no_body)
-    if isinstance(body, FileBody):
-        return await _render_file(request, out, body, no_body)
-    raise TypeError(f"unknown body source {type(body).__name__}")
-
-
-async def _render_stream(
-    request: web.BaseRequest, out: web.StreamResponse, body: StreamBody, no_body: bool
-) -> web.StreamResponse:
-    chunks = body.chunks
-    try:
-        if no_body:
-            async for _ in chunks:  # HEAD/304/204: nothing to send; release the upstream
-                pass
-            await out.prepare(request)
-            return out
-        if body.length is not None:
-            out.content_length = body.length
-        else:
-            out.headers.popall("Content-Length", None)
-            out.enable_chunked_encoding()
-        await out.prepare(request)
-        async for chunk in chunks:
-            await out.write(chunk)
-            request[BODY_BYTES] += len(chunk)
-        await out.write_eof()
-        return out
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise  # the client went away, or shutdown
-    except Exception as exc:
-        if not out.prepared:
-            raise
-        # Headers are out: the only honest signal left is a broken connection.
-        why = exc.message if isinstance(exc, EdgeError) else repr(exc)
-        log.warning("aborting client response mid-body: %s", why)
-        _abort(request)
-        return out
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-async def _render_file(
-    request: web.BaseRequest, out: web.StreamResponse, body: FileBody, no_body: bool
-) -> web.StreamResponse:
-    try:
-        if not no_body:
-            out.content_length = body.length
-        await out.prepare(request)
-        if not no_body and body.length:
-            transport = request.transport
-            if transport is None:
-                raise ConnectionResetError("client went away")
-            loop = asyncio.get_running_loop()
-            try:
-                sent = await loop.sendfile(transport, body.file, body.offset, body.length)
-            except NotImplementedError:
-                sent = await _copy_file(out, body)
-            request[BODY_BYTES] = sent
-            if sent != body.length:  # the file is shorter than its entry: never a clean end
-                log.error("stored body short: sent %d of %d bytes; aborting", sent, body.length)
-                _abort(request)
-                return out
-        await out.write_eof()
-        return out
-    finally:
-        body.file.close()
-
-
-async def _copy_file(out: web.StreamResponse, body: FileBody) -> int:
-    """The file region through the response's writer (no sendfile here); bytes sent."""
-    fd, pos, end = body.file.fileno(), body.offset, body.offset + body.length
-    while pos < end:
-        chunk = await asyncio.to_thread(os.pread, fd, min(256 * 1024, end - pos), pos)
-        if not chunk:
-            break
-        pos += len(chunk)
-        await out.write(chunk)
-    return pos - body.offset
-
-
 def _write_raw(request: web.BaseRequest, data: bytes) -> None:
     """Bytes straight on the client's transport, ahead of the response aiohttp will prepare."""
     transport = request.transport
     if transport is not None and not transport.is_closing():
         transport.write(data)
-
-
-def _abort(request: web.BaseRequest) -> None:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
 
 
 def _request_id(request: web.BaseRequest) -> str:

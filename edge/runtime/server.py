@@ -88,6 +88,8 @@ def make_proxy(node: Node, access: AccessLog | None = None) -> ProxyFront:
         name=cfg.name,
         max_request_body=cfg.proxy.max_request_body,
         meters=node.meters,
+        stats=node.stats,
+        send_timeout=cfg.proxy.timeouts.send,
         purge=purge if cfg.proxy.purge_method else None,
         access=access,
     )
@@ -283,6 +285,7 @@ class ProxyListener:
             )
         if self.aio is not None:
             self.aio.max_body = cfg.proxy.max_request_body
+            self.aio.send.seconds = cfg.proxy.timeouts.send
 
     def reload_certificates(self) -> list[str]:
         """Re-read the port's certificates; what was refused (nothing without TLS)."""
