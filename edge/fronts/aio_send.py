@@ -26,7 +26,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from edge.errors import EdgeError
-from edge.fronts.h1_settings import LoopTimers, Timers
+from edge.fronts.h1_settings import Cancellable, LoopTimers, Timers
 from edge.models import BytesBody, FileBody, ProxyResponse, StreamBody
 from edge.runtime.stats import Stats
 
@@ -43,11 +43,12 @@ SMALL_BODY = 64 * 1024  # answers aiohttp writes whole without waiting (its drai
 class SendGuard:
     """``proxy.timeouts.send`` for the aiohttp front: a write that waits longer aborts."""
 
-    __slots__ = ("seconds", "stats", "_timers")
+    __slots__ = ("seconds", "stats", "writes", "_timers")
 
     def __init__(self, seconds: float, stats: Stats, timers: Timers | None = None) -> None:
         self.seconds = seconds  # reloaded with the config (ProxyListener.apply)
         self.stats = stats
+        self.writes = 0  # writes begun (tests see a stopped writer by it)
         self._timers = timers
 
     @property
@@ -56,30 +57,12 @@ class SendGuard:
             self._timers = LoopTimers(asyncio.get_running_loop())
         return self._timers
 
-    async def write(self, request: web.BaseRequest, work: Awaitable[T]) -> T:
-        """``work`` (a write, a drain); ``ConnectionResetError`` when it
-        waited ``seconds``: the connection is aborted and the wait cancelled."""
-        task = asyncio.current_task()
-        fired = False
+    def watch(self, request: web.BaseRequest) -> Watch:
+        """The writes of one response (:meth:`Watch.close` when it is done)."""
+        return Watch(self, request)
 
-        def due() -> None:
-            nonlocal fired
-            if self._stalled(request) and task is not None:
-                fired = True
-                task.cancel()
-
-        stall = self.timers.call_later(self.seconds, due)
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if not fired or task is None:
-                raise
-            task.uncancel()
-            raise ConnectionResetError("send timeout") from None
-        finally:
-            stall.cancel()
-
-    def _stalled(self, request: web.BaseRequest) -> bool:
+    def stalled(self, request: web.BaseRequest) -> bool:
+        """Abort the connection of a write that waited too long; False when it is gone."""
         transport = request.transport
         if transport is None or transport.is_closing():
             return False  # gone already: the write raises on its own
@@ -93,6 +76,59 @@ class SendGuard:
         return True
 
 
+class Watch:
+    """One response's writes under one lazy timer, as the http1 front's ``arm``: a write
+    moves a deadline (a number, not a timer handle); the timer, when it fires early,
+    re-arms for the rest, and stops while no write is waiting."""
+
+    __slots__ = ("guard", "request", "task", "deadline", "writing", "handle", "fired")
+
+    def __init__(self, guard: SendGuard, request: web.BaseRequest) -> None:
+        self.guard = guard
+        self.request = request
+        self.task = asyncio.current_task()
+        self.deadline = 0.0
+        self.writing = False
+        self.handle: Cancellable | None = None
+        self.fired = False
+
+    async def write(self, work: Awaitable[T]) -> T:
+        """``work`` (a write, a drain); ``ConnectionResetError`` when it waited the
+        timeout: the connection is aborted and the wait cancelled."""
+        guard = self.guard
+        guard.writes += 1
+        timers = guard.timers
+        self.deadline = timers.time() + guard.seconds
+        self.writing = True
+        if self.handle is None:
+            self.handle = timers.call_later(guard.seconds, self._due)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not self.fired or self.task is None:
+                raise
+            self.task.uncancel()
+            raise ConnectionResetError("send timeout") from None
+        finally:
+            self.writing = False
+
+    def _due(self) -> None:
+        self.handle = None
+        if not self.writing:
+            return  # re-armed by the next write
+        left = self.deadline - self.guard.timers.time()
+        if left > 0:
+            self.handle = self.guard.timers.call_later(left, self._due)
+        elif self.guard.stalled(self.request) and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 async def render(
     request: web.BaseRequest, resp: ProxyResponse, guard: SendGuard
 ) -> web.StreamResponse:
@@ -103,16 +139,25 @@ async def render(
         if not no_body:
             small.body = body.data
         request[BODY_BYTES] = 0 if no_body else len(body.data)
-        if not no_body and len(body.data) > SMALL_BODY:  # its write may wait: bounded here
-            await guard.write(request, small.prepare(request))
-            await guard.write(request, small.write_eof())
+        if no_body or len(body.data) <= SMALL_BODY:
+            return small  # aiohttp writes it whole without waiting
+        watch = guard.watch(request)  # its write may wait: bounded here
+        try:
+            await watch.write(small.prepare(request))
+            await watch.write(small.write_eof())
+        finally:
+            watch.close()
         return small
     out = web.StreamResponse(status=resp.status, reason=resp.reason or None, headers=resp.headers)
     request[BODY_BYTES] = 0
-    if isinstance(body, StreamBody):
-        return await _render_stream(request, out, body, no_body, guard)
-    if isinstance(body, FileBody):
-        return await _render_file(request, out, body, no_body, guard)
+    watch = guard.watch(request)
+    try:
+        if isinstance(body, StreamBody):
+            return await _render_stream(request, out, body, no_body, watch)
+        if isinstance(body, FileBody):
+            return await _render_file(request, out, body, no_body, watch)
+    finally:
+        watch.close()
     raise TypeError(f"unknown body source {type(body).__name__}")
 
 
@@ -121,7 +166,7 @@ async def _render_stream(
     out: web.StreamResponse,
     body: StreamBody,
     no_body: bool,
-    guard: SendGuard,
+    watch: Watch,
 ) -> web.StreamResponse:
     chunks = body.chunks
     try:
@@ -137,9 +182,9 @@ async def _render_stream(
             out.enable_chunked_encoding()
         await out.prepare(request)
         async for chunk in chunks:
-            await guard.write(request, out.write(chunk))
+            await watch.write(out.write(chunk))
             request[BODY_BYTES] += len(chunk)
-        await guard.write(request, out.write_eof())
+        await watch.write(out.write_eof())
         return out
     except (ConnectionResetError, asyncio.CancelledError):
         raise  # the client went away (or was timed out), or shutdown
@@ -162,7 +207,7 @@ async def _render_file(
     out: web.StreamResponse,
     body: FileBody,
     no_body: bool,
-    guard: SendGuard,
+    watch: Watch,
 ) -> web.StreamResponse:
     try:
         if not no_body:
@@ -171,20 +216,20 @@ async def _render_file(
         if not no_body and body.length:
             if request.transport is None:
                 raise ConnectionResetError("client went away")
-            sent = await _copy_file(request, out, body, guard)
+            sent = await _copy_file(request, out, body, watch)
             request[BODY_BYTES] = sent
             if sent != body.length:  # the file is shorter than its entry: never a clean end
                 log.error("stored body short: sent %d of %d bytes; aborting", sent, body.length)
                 abort(request)
                 return out
-        await guard.write(request, out.write_eof())
+        await watch.write(out.write_eof())
         return out
     finally:
         body.file.close()
 
 
 async def _copy_file(
-    request: web.BaseRequest, out: web.StreamResponse, body: FileBody, guard: SendGuard
+    request: web.BaseRequest, out: web.StreamResponse, body: FileBody, watch: Watch
 ) -> int:
     """The file region through the response's writer (no sendfile here); bytes sent."""
     fd, pos, end = body.file.fileno(), body.offset, body.offset + body.length
@@ -193,7 +238,7 @@ async def _copy_file(
         if not chunk:
             break
         pos += len(chunk)
-        await guard.write(request, out.write(chunk))
+        await watch.write(out.write(chunk))
     return pos - body.offset
 
 

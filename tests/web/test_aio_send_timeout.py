@@ -60,24 +60,21 @@ async def rig(
         await server.close()
 
 
-def _armed(timers: ManualTimers) -> list[object]:
-    return [handle for _, _, handle, _ in timers._heap if not handle.cancelled]
-
-
 async def _stalled_client(rig: AioRig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A client with a small receive buffer that asks for BIG and reads nothing, once the
-    front's write has been waiting on it (the same armed timer for a while)."""
+    front's writes to it have stopped (no write begun for a while, its timer armed)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", rig.port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
     writer.write(f"GET {BIG} HTTP/1.1\r\nHost: edge.test\r\n\r\n".encode())
+    guard = rig.front.send
     while True:
-        await until(lambda: len(_armed(rig.timers)) == 1, within=20)
-        waiting = _armed(rig.timers)
-        await asyncio.sleep(0.2)  # the loop runs: a write that was only draining finishes
-        if _armed(rig.timers) == waiting:
+        await until(lambda: rig.timers.pending == 1, within=20)
+        begun = guard.writes
+        await asyncio.sleep(0.2)  # the loop runs: a writer that can go on does
+        if guard.writes == begun and rig.timers.pending == 1:
             return reader, writer
 
 
