@@ -7,10 +7,12 @@ never a 5xx, never a request that reaches an origin edge was not configured with
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from edge.config import Config, RouteConfig
 from tests.security.conftest import proxy_port, raw, status_of
 
 BAD_HOSTS = (
@@ -94,5 +96,29 @@ async def test_request_body_default_is_one_mib(edge: Any) -> None:
         proxy_port(edge),
         b"POST /upload HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
         b"Content-Length: 1000\r\n\r\n" + small,
+    )
+    assert status_of(answer) == 200
+
+
+async def test_a_route_limit_refuses_a_declared_length_before_reading_and_closes(
+    make_edge: Any, front: str
+) -> None:
+    """routes[].max_request_body: 413 on the head alone, and the connection closes unread
+    (the aiohttp front lingers for the rest of the upload first, as aiohttp does)."""
+    route = RouteConfig(hosts=("up.test",), max_request_body=4096)
+    edge = await make_edge(Config(routes=(route,)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port(edge))
+    writer.write(b"POST /upload HTTP/1.1\r\nHost: up.test\r\nContent-Length: 5000\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert status_of(head) == 413 and b"\r\nConnection: close\r\n" in head
+    if front == "http1":
+        await asyncio.wait_for(reader.read(), 5)  # EOF: nothing of the body was waited for
+    writer.close()
+    assert await edge.origin_count("/upload") == 0
+    body = b"x" * 5000  # another host: the global limit (1 MiB)
+    answer = await raw(
+        proxy_port(edge),
+        b"POST /upload HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n"
+        b"Content-Length: 5000\r\n\r\n" + body,
     )
     assert status_of(answer) == 200
