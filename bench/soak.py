@@ -65,6 +65,7 @@ class Tally:
     requests: int = 0
     latencies: list[float] = field(default_factory=list)  # since the last sample
     every: list[float] = field(default_factory=list)  # the whole run's
+    purges: list[float] = field(default_factory=list)  # seconds each purge took
     errors: dict[str, int] = field(default_factory=dict)  # kind -> count
     unexpected: list[str] = field(default_factory=list)  # the first few, verbatim
 
@@ -159,8 +160,10 @@ async def _purger(admin: str, tally: Tally, until: float) -> None:
                     {"prefixes": ["/script"], "soft": True},
                 )
             )
+            start = time.monotonic()
             try:
                 await _admin(session, admin + "/purge", body)
+                tally.purges.append(time.monotonic() - start)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 tally.error("purge", False, f"purge {body}: {exc!r}")
 
@@ -180,6 +183,8 @@ async def _sampler(
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < until:
             await asyncio.sleep(interval)
+            if time.monotonic() >= until:
+                break  # the clients are stopping: not a sample of the load
             stats = await _admin(session, admin + "/stats")
             rss, fds = _proc_figures(edge.pid)
             lat, tally.latencies = sorted(tally.latencies), []
@@ -230,6 +235,7 @@ def _grew(samples: list[Sample], attr: str, ratio: float, slack: float) -> str |
 def _summary(result: dict[str, Any], samples: list[Sample], every: list[float]) -> str:
     """The run in a few Markdown lines (what the README quotes)."""
     lat = sorted(every)
+    purges = sorted(result["purge_seconds"])
     ok = sum(result["errors"].values())
     unexpected = sum(v for k, v in result["errors"].items() if k.startswith("unexpected:"))
     lines = [
@@ -241,6 +247,8 @@ def _summary(result: dict[str, Any], samples: list[Sample], every: list[float]) 
         f" p99 {1000 * _q(lat, 0.99):.1f} ms",
         f"- errors: {ok:,} in all, {unexpected:,} of them not from an injected fault; by kind: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(result["errors"].items())) or "none"),
+        f"- purges answered: {len(purges)}, p50 {_q(purges, 0.5):.2f} s,"
+        f" max {purges[-1] if purges else 0.0:.2f} s",
         f"- final hit ratio: {samples[-1].hit_ratio:.3f}" if samples else "- no samples",
         "",
         "| over the last half of the run | first sample | last sample | growth |",
@@ -376,6 +384,7 @@ def main() -> int:
         "requests": tally.requests,
         "errors": tally.errors,
         "unexpected_examples": tally.unexpected,
+        "purge_seconds": [round(p, 3) for p in tally.purges],
         "problems": problems,
         "samples": [asdict(s) for s in samples],
     }
