@@ -103,7 +103,8 @@ def tier_figure(name: str) -> tuple[str, str] | None:
 
 
 class Maintenance(Protocol):
-    """The store's maintenance side: listing, emptying, figures, spool files, shutdown."""
+    """The store's maintenance side: listing, emptying, batch marking, figures, spool files,
+    shutdown."""
 
     def iter_entries(self) -> AsyncIterator[Entry]:
         """Every entry the persistent tiers hold (for re-indexing after a restart)."""
@@ -111,6 +112,16 @@ class Maintenance(Protocol):
 
     async def remove_all(self) -> int:
         """Empty every tier; returns how many entries went."""
+        ...
+
+    async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
+        """``remove`` for each ``(key, variant)`` (a purge), the disk tier's rows in one
+        transaction; returns how many variants went."""
+        ...
+
+    async def update_many(self, entries: Sequence[Entry]) -> None:
+        """``update`` for each of ``entries`` (a soft purge), the disk tier's rows in one
+        transaction."""
         ...
 
     def stats(self) -> dict[str, StatValue]:

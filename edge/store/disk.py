@@ -151,20 +151,36 @@ class DiskTier:
             body.discard()  # a no-op once the spool was renamed in
 
     async def update(self, entry: Entry) -> None:
-        self.held.drop(entry.key)
-        await self._run(self._update_sync, False, entry)
-        self.held.drop(entry.key)
+        await self.update_many((entry,))
+
+    async def remove_many_names(self, jobs: Sequence[tuple[str, str | None]]) -> list[set[str]]:
+        """:meth:`remove_names` for each ``(key, variant)``, in one thread call and one
+        transaction."""
+        for key, _ in jobs:
+            self.held.drop(key)
+        nothing: list[set[str]] = [set() for _ in jobs]
+        removed = await self._run(self._remove_many_sync, nothing, jobs)
+        for key, _ in jobs:
+            self.held.drop(key)
+        return removed
+
+    async def update_many(self, entries: Sequence[Entry]) -> None:
+        """:meth:`update` for each of ``entries`` in one thread call and one transaction."""
+        for entry in entries:
+            self.held.drop(entry.key)
+        await self._run(self._update_many_sync, 0, entries)
+        for entry in entries:
+            self.held.drop(entry.key)
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         return len(await self.remove_names(key, variant))
 
+    async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
+        return sum(len(names) for names in await self.remove_many_names(jobs))
+
     async def remove_names(self, key: str, variant: str | None = None) -> set[str]:
         """Like :meth:`remove`, returning the variant names removed."""
-        self.held.drop(key)
-        nothing: set[str] = set()
-        removed = await self._run(self._remove_sync, nothing, key, variant)
-        self.held.drop(key)
-        return removed
+        return (await self.remove_many_names(((key, variant),)))[0]
 
     async def iter_entries(self) -> AsyncIterator[Entry]:
         """Every stored entry's metadata (start-up re-indexing); bodies are not checked.
@@ -326,14 +342,22 @@ class DiskTier:
                 return False
         return True
 
-    def _remove_sync(self, key: str, variant: str | None) -> set[str]:
-        cache = self._cache
-        with cache.transact():
-            names = self._rows_codec.read_index(cache, key)
-            targets = list(names) if variant is None else [variant]
-            removed = {name for name in targets if cache.delete(variant_key(key, name))}
-            self._rows_codec.write_index(cache, key, [n for n in names if n not in targets])
+    def _update_many_sync(self, entries: Sequence[Entry]) -> int:
+        with self._cache.transact():  # _update_sync's own transactions nest in this one
+            return sum(self._update_sync(entry) for entry in entries)
+
+    def _remove_many_sync(self, jobs: Sequence[tuple[str, str | None]]) -> list[set[str]]:
+        with self._cache.transact():
+            removed = [self._remove_rows(key, variant) for key, variant in jobs]
         self._refresh()
+        return removed
+
+    def _remove_rows(self, key: str, variant: str | None) -> set[str]:
+        cache = self._cache
+        names = self._rows_codec.read_index(cache, key)
+        targets = list(names) if variant is None else [variant]
+        removed = {name for name in targets if cache.delete(variant_key(key, name))}
+        self._rows_codec.write_index(cache, key, [n for n in names if n not in targets])
         return removed
 
     def _clear_sync(self) -> int:

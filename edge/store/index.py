@@ -201,6 +201,26 @@ class IndexedStore:
         if self.index.has(entry.key, entry.variant):
             self.index.add(entry)  # tags may change on freshening
 
+    async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
+        """:meth:`remove` for each ``(key, variant)``, the disk tier's in one transaction."""
+        removed = await self.inner.remove_many(jobs)
+        for key, variant in jobs:
+            self.index.discard(key, variant)
+        return removed
+
+    async def update_many(self, entries: Sequence[Entry]) -> None:
+        """:meth:`update` for each of ``entries``, the disk tier's rows in one transaction."""
+        checked = [
+            msgspec.structs.replace(e, invalidated=True)
+            if not e.invalidated and self.tombstones.refuses(e)
+            else e
+            for e in entries
+        ]
+        await self.inner.update_many(checked)
+        for entry in checked:
+            if self.index.has(entry.key, entry.variant):
+                self.index.add(entry)
+
     async def remove(self, key: str, variant: str | None = None) -> int:
         removed = await self.inner.remove(key, variant)
         self.index.discard(key, variant)

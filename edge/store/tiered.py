@@ -25,7 +25,7 @@ returns the memory answer, or the disk tier's held rows
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Literal
 
 from edge.clock import Clock
@@ -141,6 +141,21 @@ class TieredStore:
         self.memory.update_sync(entry)
         if self.disk is not None:
             await self.disk.update(entry)
+
+    async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
+        """:meth:`remove` for each ``(key, variant)``: the disk tier's in one transaction."""
+        names = [self.memory.remove_sync(key, variant) for key, variant in jobs]
+        if self.disk is not None:
+            for mine, on_disk in zip(names, await self.disk.remove_many_names(jobs), strict=True):
+                mine |= on_disk
+        return sum(len(n) for n in names)
+
+    async def update_many(self, entries: Sequence[Entry]) -> None:
+        """:meth:`update` for each of ``entries``: the disk tier's in one transaction."""
+        for entry in entries:
+            self.memory.update_sync(entry)
+        if self.disk is not None:
+            await self.disk.update_many(entries)
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         names = self.memory.remove_sync(key, variant)

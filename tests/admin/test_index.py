@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
 from edge.clock import FakeClock
 from edge.config import CacheConfig
-from edge.invalidation.purge import Invalidator
+from edge.invalidation.purge import MARK_BATCH, Invalidator
 from edge.invalidation.tombstones import Tombstones
 from edge.models import Entry
 from edge.policy.keys import primary_key
@@ -113,3 +114,45 @@ async def test_purge_reaches_every_tier(tmp_path: Path) -> None:
         assert await store.variants(entry("/b/1").key) == []
     finally:
         await tiered.close()
+
+
+async def test_a_soft_prefix_purge_marks_disk_entries_in_a_few_transactions(
+    tmp_path: Path,
+) -> None:
+    """Thousands of entries used to be one thread hop and one transaction each: minutes
+    under load. Now MARK_BATCH of them share one, and every one is marked, on disk too."""
+    clock = FakeClock(NOW)
+    tiered = build_store(CacheConfig(dir=str(tmp_path)), clock)
+    index = CacheIndex()
+    store = IndexedStore(tiered, index)
+    inv = Invalidator(store, index, lambda s, h, t: primary_key(s, h, t), clock=clock)
+    disk = tiered.disk
+    assert disk is not None
+    calls: list[int] = []
+    many = disk._update_many_sync
+
+    def counting(entries: Sequence[Entry]) -> int:
+        calls.append(len(entries))
+        return many(entries)
+
+    disk._update_many_sync = counting  # type: ignore[method-assign]
+    paths = [f"/p/{i}" for i in range(MARK_BATCH + 44)] + ["/q/1"]
+    try:
+        for path in paths:
+            assert await store.put(entry(path), SpooledBody(4, data=b"abcd"))
+        tiered.memory.clear()  # only the disk tier holds them; ten are read back first
+        for path in paths[:10]:
+            await store.variants(entry(path).key)
+        assert await inv.purge(prefixes=["/p/"], soft=True) == MARK_BATCH + 44
+        assert calls == [MARK_BATCH, 44]
+        assert await inv.purge(prefixes=["/p/"], soft=True) == MARK_BATCH + 44  # no rewrite
+        assert calls == [MARK_BATCH, 44]
+    finally:
+        await tiered.close()
+    reopened = build_store(CacheConfig(dir=str(tmp_path)), clock)  # what the disk holds
+    try:
+        for path in paths:
+            (stored,) = await reopened.variants(entry(path).key)
+            assert stored.invalidated is path.startswith("/p/")
+    finally:
+        await reopened.close()
