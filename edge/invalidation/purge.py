@@ -183,8 +183,9 @@ class Invalidator:
         for i in range(0, len(jobs), MARK_BATCH):
             batch = jobs[i : i + MARK_BATCH]
             todo: list[Entry] = []
-            for key, variant in batch:
-                for entry in await self.store.variants(key):
+            found = await self.store.variants_many([key for key, _ in batch])
+            for (_, variant), entries in zip(batch, found, strict=True):
+                for entry in entries:
                     if variant is not None and entry.variant != variant:
                         continue
                     marked += 1

@@ -114,6 +114,10 @@ class Maintenance(Protocol):
         """Empty every tier; returns how many entries went."""
         ...
 
+    async def variants_many(self, keys: Sequence[str]) -> Sequence[Sequence[Entry]]:
+        """``variants`` of each key (a purge), what the disk tier reads in one thread call."""
+        ...
+
     async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
         """``remove`` for each ``(key, variant)`` (a purge), the disk tier's rows in one
         transaction; returns how many variants went."""

@@ -107,10 +107,15 @@ class DiskTier:
     # -- Store protocol -------------------------------------------------
 
     async def variants(self, key: str) -> Sequence[Entry]:
-        none: list[tuple[Entry, str]] = []
-        rows = await self._run(self._variants_sync, none, key)
-        self.held.keep(key, rows)
-        return [entry for entry, _ in rows]
+        return (await self.variants_many((key,)))[0]
+
+    async def variants_many(self, keys: Sequence[str]) -> list[list[Entry]]:
+        """:meth:`variants` of each key, in one thread call (a purge of thousands)."""
+        none: list[list[tuple[Entry, str]]] = [[] for _ in keys]
+        found = await self._run(self._variants_many_sync, none, keys)
+        for key, rows in zip(keys, found, strict=True):
+            self.held.keep(key, rows)
+        return [[entry for entry, _ in rows] for rows in found]
 
     async def open_body(self, entry: Entry) -> FileBody | None:
         body = await self._run(self._open_sync, None, entry)
@@ -254,6 +259,9 @@ class DiskTier:
             else:
                 log.warning("disk cache I/O error in %s: %s", fn.__name__, exc)
         return default
+
+    def _variants_many_sync(self, keys: Sequence[str]) -> list[list[tuple[Entry, str]]]:
+        return [self._variants_sync(key) for key in keys]
 
     def _variants_sync(self, key: str) -> list[tuple[Entry, str]]:
         """The variants stored for ``key`` with their body file names."""

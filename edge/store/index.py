@@ -164,6 +164,10 @@ class IndexedStore:
     # -- Store protocol -------------------------------------------------------
     async def variants(self, key: str) -> Sequence[Entry]:
         found = await self.inner.variants(key)
+        self._reconcile(key, found)
+        return found
+
+    def _reconcile(self, key: str, found: Sequence[Entry]) -> None:
         if not found and key in self.index:
             self.index.discard(key)  # evicted behind our back
         for entry in found:
@@ -171,7 +175,13 @@ class IndexedStore:
             # before a restart): index it now, before it can be promoted and served
             if not self.index.has(entry.key, entry.variant):
                 self.index.add(entry)
-        return found
+
+    async def variants_many(self, keys: Sequence[str]) -> list[Sequence[Entry]]:
+        """:meth:`variants` of each key, the disk tier's reads in one thread call."""
+        found = await self.inner.variants_many(keys)
+        for key, entries in zip(keys, found, strict=True):
+            self._reconcile(key, entries)
+        return list(found)
 
     async def open_body(self, entry: Entry) -> BodySource | None:
         return await self.inner.open_body(entry)

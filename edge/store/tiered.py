@@ -109,6 +109,19 @@ class TieredStore:
         tier: TierName = "disk" if from_disk else "memory"
         return Variants([*held.values(), *from_disk], tier)
 
+    async def variants_many(self, keys: Sequence[str]) -> list[Variants]:
+        """:meth:`variants` of each key: what the disk tier must read, in one thread call."""
+        out = [self.lookup_sync(key) for key in keys]
+        missing = [i for i, found in enumerate(out) if found is None]
+        from_disk: list[list[Entry]] = []
+        if missing and self.disk is not None:
+            from_disk = await self.disk.variants_many([keys[i] for i in missing])
+        for i, rows in zip(missing, from_disk or [[] for _ in missing], strict=True):
+            held = {e.variant: e for e in self.memory.get_sync(keys[i])}
+            rest = [e for e in rows if e.variant not in held]
+            out[i] = Variants([*held.values(), *rest], "disk" if rest else "memory")
+        return [found if found is not None else Variants() for found in out]
+
     async def open_body(self, entry: Entry) -> BodySource | None:
         body = self.memory.body_sync(entry)
         if body is not None:
