@@ -18,7 +18,7 @@ Degrade, not fail: a directory that cannot be opened or a write failing with ENO
 EIO, EROFS, ENOTDIR or a permission error logs an ERROR, reports ``degraded`` in
 :meth:`DiskTier.stats`, refuses puts and answers misses; at most every
 ``RECOVERY_INTERVAL`` seconds (node clock) a call probes the directory
-(:func:`~edge.store.disk_files.probe_directory`) and the tier serves again when it works.
+(:mod:`edge.store.disk_recovery`) and the tier serves again when it works.
 Disk hits are answered from the rows last read (:mod:`edge.store.disk_held`).
 """
 
@@ -38,23 +38,21 @@ from edge.models import Entry, FileBody
 from edge.store.base import SpooledBody, StatValue
 from edge.store.disk_files import (
     FATAL_ERRNOS,
-    probe_directory,
     spool_bytes,
     sweep_spool,
     unlink_quietly,
 )
 from edge.store.disk_format import EdgeDisk, Record, RowCodec, variant_key
 from edge.store.disk_held import HeldRows
+from edge.store.disk_recovery import Recovery
 from edge.store.memory import same_body
 
 log = logging.getLogger("edge.store")
 
 T = TypeVar("T")
 
-RECOVERY_INTERVAL = 5.0  # seconds between two probes of a degraded disk tier
 
-
-class DiskTier:
+class DiskTier(Recovery):
     def __init__(
         self, directory: str, max_bytes: int, clock: Clock, max_variants: int = 32
     ) -> None:
@@ -377,44 +375,3 @@ class DiskTier:
     def _refresh(self) -> None:
         self._volume = self._cache.volume()
         self._rows = len(self._cache)
-
-    def _degrade(self, what: str, exc: BaseException) -> None:
-        if not self.degraded:
-            log.error("disk tier degraded to memory-only: %s: %s", what, exc)
-            self._next_probe = self._clock.now() + RECOVERY_INTERVAL
-        self.degraded = True
-        self.degraded_reason = f"{what}: {exc}"
-        self.held.clear()
-
-    # -- recovery -------------------------------------------------------
-
-    async def _recover_if_due(self) -> None:
-        """Probe a degraded tier when the interval is up (one probe at a time)."""
-        now = self._clock.now()
-        if self._probing or now < self._next_probe:
-            return
-        self._probing = True
-        self._next_probe = now + RECOVERY_INTERVAL
-        try:
-            await asyncio.to_thread(self._probe_sync)
-        except (OSError, sqlite3.Error) as exc:
-            self.degraded_reason = f"still failing: {exc}"
-            log.debug("disk tier still degraded: %s", exc)
-        else:
-            self.degraded = False
-            self.degraded_reason = ""
-            self.recoveries += 1
-            log.warning("disk tier recovered: %s serves again", self.directory)
-        finally:
-            self._probing = False
-
-    def _probe_sync(self) -> None:
-        """Write a body file the way a put does, then reopen the diskcache on the directory."""
-        probe_directory(self.spool_dir, self.data_dir, self._place_body)
-        old, self._cache = self._cache, None
-        if old is not None:
-            try:
-                old.close()
-            except (OSError, sqlite3.Error):
-                pass  # its directory may be gone: a new one is opened below
-        self._open_cache_sync()
