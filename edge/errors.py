@@ -16,6 +16,7 @@ with it.
     │   └── UpstreamBodyError        (502, origin-body-error)  broke off, or wrong length
     │       └── SpoolUnavailable     no spool file for a body larger than memory allows
     ├── VersionPersistError          (500)  the version table could not be read or written
+    ├── StoreBusy                    (503)  the disk tier did not finish a purge's batch (retry)
     ├── ControlPlaneUnavailable      (503)  NATS unreachable or did not confirm
     ├── WorkerError                  (502)  another worker of this node did not answer
     └── WorkerFanoutError            (503)  a worker did not apply a change (retried)
@@ -107,6 +108,13 @@ class VersionPersistError(EdgeError):
     memory only)."""
 
     status = 500
+
+
+class StoreBusy(EdgeError):
+    """The disk tier, still serving, did not get through a purge's batch (SQLite busy, or an
+    I/O error it logged): the purge is not reported done, and can be retried."""
+
+    status = 503
 
 
 class ControlPlaneUnavailable(EdgeError):

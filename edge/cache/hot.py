@@ -14,7 +14,7 @@ answer (``edge.fronts.h1_wire`` and ``Forwarding.downstream``), with markers
 where the per-request fields go: ``Age`` (RFC 9111 §5.1), ``Cache-Status``
 (RFC 9211), ``Date`` when the entry has none (RFC 9110 §6.6.1), and the
 ``Connection`` line. So the fields are byte-identical to the flow's answer
-by construction, and ``tests/fronts`` compares the two. The answer last made
+by construction, and ``tests/fronts`` compares the two. The head last made
 from a template is kept with the Date and Connection lines it was made with:
 a hot entry asked for again within the same second is answered with it. HTTP/2 clients get the same
 memory hits as a field list (``answer_h2``), rendered once per entry by
@@ -132,9 +132,10 @@ class _Fields:
     age_field: Field = (b"age", b"")
     status_field: Field = (b"cache-status", b"")
     h2: _H2Fields | None = None  # rendered when an HTTP/2 client first asks
-    # the last HTTP/1.1 answer and the Date and Connection lines it was made with: a hot
-    # entry asked for again within the same second on a keep-alive connection gets it as is
-    answer: HotAnswer | None = None
+    # the last HTTP/1.1 head and the Date and Connection lines it was made with: a hot
+    # entry asked for again within the same second on a keep-alive connection gets it as
+    # is (the head only: a body held here would outlive its eviction or purge)
+    head: bytes = b""
     date: bytes = b""
     connection: bytes = b""
 
@@ -200,20 +201,13 @@ class HotPath:
             return None
         template, data, file = found
         memo = template.memo
-        last = memo.answer
-        if (
-            last is not None
-            and last.body is data
-            and file is None
-            and memo.date == date
-            and memo.connection == connection
-        ):
-            return last
-        head = template.head % template.pick((memo.age_bytes, memo.status_bytes, date, connection))
-        answer = HotAnswer(head, data, memo.status, file)
-        if file is None:
-            memo.answer, memo.date, memo.connection = answer, date, connection
-        return answer
+        head = memo.head
+        if not head or memo.date != date or memo.connection != connection:
+            head = template.head % template.pick(
+                (memo.age_bytes, memo.status_bytes, date, connection)
+            )
+            memo.head, memo.date, memo.connection = head, date, connection
+        return HotAnswer(head, data, memo.status, file)
 
     def answer_h2(
         self, host: str, target: str, headers: Callable[[], FrozenHeaders], *, date: bytes
@@ -272,7 +266,7 @@ class HotPath:
         memo = template.memo
         if memo.age != int(age) or memo.ttl != round(ttl) or memo.detail != detail:
             memo.age, memo.ttl, memo.detail = int(age), round(ttl), detail
-            memo.answer = None
+            memo.head = b""
             memo.status = cache_status(self.name, hit=True, ttl=ttl, detail=detail)
             memo.age_bytes = age_value(age).encode("ascii")
             memo.status_bytes = memo.status.encode("latin-1")

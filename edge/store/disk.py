@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import diskcache
 
 from edge.clock import Clock
+from edge.errors import StoreBusy
 from edge.models import Entry, FileBody
 from edge.store.base import SpooledBody, StatValue
 from edge.store.disk_files import (
@@ -128,9 +129,10 @@ class DiskTier(Recovery):
         :meth:`variants`."""
         return self.held.entries(key) if self.usable else None
 
-    def open_held(self, entry: Entry) -> FileBody | None:
-        """``entry``'s body file opened from the loop, or None (then :meth:`open_body`)."""
-        return self.held.open(entry) if self.usable else None
+    def open_held(self, entry: Entry, *, shared: bool = False) -> FileBody | None:
+        """``entry``'s body file opened from the loop, or None (then :meth:`open_body`);
+        ``shared``: see :meth:`HeldRows.open`."""
+        return self.held.open(entry, shared=shared) if self.usable else None
 
     async def _reread(self, key: str) -> list[tuple[Entry, str]] | None:
         return await self._run(self._variants_sync, None, key)
@@ -154,32 +156,47 @@ class DiskTier(Recovery):
             body.discard()  # a no-op once the spool was renamed in
 
     async def update(self, entry: Entry) -> None:
-        await self.update_many((entry,))
+        await self.update_many((entry,))  # not strict: a failed freshening is a stale entry
 
-    async def remove_many_names(self, jobs: Sequence[tuple[str, str | None]]) -> list[set[str]]:
-        """:meth:`remove_names` for each ``(key, variant)``, in one thread call and one
-        transaction."""
+    async def remove_many_names(
+        self, jobs: Sequence[tuple[str, str | None]], *, strict: bool = False
+    ) -> list[set[str]]:
+        """:meth:`remove_names` for each ``(key, variant)``, in one thread call (a
+        transaction each). ``strict`` (a purge): StoreBusy when the tier, still serving,
+        did not get through all of them (SQLite busy, an I/O error), so none is taken
+        for purged."""
         for key, _ in jobs:
             self.held.drop(key)
-        nothing: list[set[str]] = [set() for _ in jobs]
-        removed = await self._run(self._remove_many_sync, nothing, jobs)
+        done: list[set[str]] = []
+        await self._run(self._remove_many_sync, None, jobs, done)
         for key, _ in jobs:
             self.held.drop(key)
-        return removed
+        self._check_done(strict, len(done), len(jobs), "removed")
+        return done + [set() for _ in jobs[len(done) :]]
 
-    async def update_many(self, entries: Sequence[Entry]) -> None:
-        """:meth:`update` for each of ``entries`` in one thread call and one transaction."""
+    async def update_many(self, entries: Sequence[Entry], *, strict: bool = False) -> None:
+        """:meth:`update` for each of ``entries`` in one thread call; ``strict`` as for
+        :meth:`remove_many_names`."""
         for entry in entries:
             self.held.drop(entry.key)
-        await self._run(self._update_many_sync, 0, entries)
+        done: list[bool] = []
+        await self._run(self._update_many_sync, None, entries, done)
         for entry in entries:
             self.held.drop(entry.key)
+        self._check_done(strict, len(done), len(entries), "marked")
+
+    def _check_done(self, strict: bool, done: int, asked: int, what: str) -> None:
+        if strict and done < asked and self.usable:
+            raise StoreBusy(
+                f"the disk tier {what} {done} of {asked} entries (busy, or an I/O error "
+                "in the log): retry"
+            )
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         return len(await self.remove_names(key, variant))
 
     async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
-        return sum(len(names) for names in await self.remove_many_names(jobs))
+        return sum(len(names) for names in await self.remove_many_names(jobs, strict=True))
 
     async def remove_names(self, key: str, variant: str | None = None) -> set[str]:
         """Like :meth:`remove`, returning the variant names removed."""
@@ -348,15 +365,21 @@ class DiskTier(Recovery):
                 return False
         return True
 
-    def _update_many_sync(self, entries: Sequence[Entry]) -> int:
-        with self._cache.transact():  # _update_sync's own transactions nest in this one
-            return sum(self._update_sync(entry) for entry in entries)
+    # One transaction per entry, not one around the batch: diskcache unlinks a nested
+    # transaction's files when it ends, so a batch rolled back would name deleted files.
+    def _update_many_sync(self, entries: Sequence[Entry], done: list[bool]) -> None:
+        for entry in entries:
+            done.append(self._update_sync(entry))
 
-    def _remove_many_sync(self, jobs: Sequence[tuple[str, str | None]]) -> list[set[str]]:
-        with self._cache.transact():
-            removed = [self._remove_rows(key, variant) for key, variant in jobs]
-        self._refresh()
-        return removed
+    def _remove_many_sync(
+        self, jobs: Sequence[tuple[str, str | None]], done: list[set[str]]
+    ) -> None:
+        try:
+            for key, variant in jobs:
+                with self._cache.transact():
+                    done.append(self._remove_rows(key, variant))
+        finally:
+            self._refresh()
 
     def _remove_rows(self, key: str, variant: str | None) -> set[str]:
         cache = self._cache

@@ -85,18 +85,26 @@ class HeldRows:
             self._reread_soon(key)
         return held.entries
 
-    def open(self, entry: Entry) -> FileBody | None:
+    def open(self, entry: Entry, *, shared: bool = False) -> FileBody | None:
         """``entry``'s body file, opened from the loop (an open and an fstat), or None
-        when its rows are not held or the file is not the one they name any more."""
+        when its rows are not held or the file is not the one they name any more.
+
+        ``shared``: the caller reads the file only by explicit offsets (``os.sendfile``
+        with an offset, ``os.pread``), so a ``dup`` of the held descriptor will do: dups
+        share one file position, which a sequential reader (``loop.sendfile``'s
+        fallback) would move under another answer's feet."""
         held = self._keys.get(entry.key)
         name = held.files.get(entry.variant) if held is not None else None
         if name is None:
             return None
         fds = self._fds
-        fd = fds.pop(name, -1)
+        fd = fds.pop(name, -1) if shared else -1
         if fd >= 0:
             fds[name] = fd  # most recently used last
-            return FileBody(io.FileIO(os.dup(fd), "rb"), 0, entry.body_size)
+            try:
+                return FileBody(io.FileIO(os.dup(fd), "rb"), 0, entry.body_size)
+            except OSError:
+                return None  # out of descriptors: the flow answers (or refuses) it
         try:
             f = io.FileIO(os.path.join(self._data_dir, name), "rb")
         except OSError:
@@ -106,10 +114,14 @@ class HeldRows:
             f.close()
             self.drop(entry.key)
             return None
-        if entry.body_size <= FD_BODY_MAX:
+        if shared and entry.body_size <= FD_BODY_MAX and name not in fds:
+            try:
+                kept = os.dup(f.fileno())
+            except OSError:
+                return FileBody(f, 0, entry.body_size)
             if len(fds) >= MAX_FDS:
                 os.close(fds.pop(next(iter(fds))))
-            fds[name] = os.dup(f.fileno())
+            fds[name] = kept
         return FileBody(f, 0, entry.body_size)
 
     def keep(self, key: str, rows: Sequence[tuple[Entry, str]]) -> None:

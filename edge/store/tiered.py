@@ -93,7 +93,7 @@ class TieredStore:
         disk = self.disk
         if disk is None or self.memory.admits(entry.body_size):
             return None
-        return disk.open_held(entry)
+        return disk.open_held(entry, shared=True)  # sent by offset: edge.fronts.h1_files
 
     def tier_of(self, entry: Entry) -> TierName:
         return "memory" if self.memory.body_sync(entry) is not None else "disk"
@@ -159,8 +159,9 @@ class TieredStore:
         """:meth:`remove` for each ``(key, variant)``: the disk tier's in one transaction."""
         names = [self.memory.remove_sync(key, variant) for key, variant in jobs]
         if self.disk is not None:
-            for mine, on_disk in zip(names, await self.disk.remove_many_names(jobs), strict=True):
-                mine |= on_disk
+            on_disk = await self.disk.remove_many_names(jobs, strict=True)
+            for mine, theirs in zip(names, on_disk, strict=True):
+                mine |= theirs
         return sum(len(n) for n in names)
 
     async def update_many(self, entries: Sequence[Entry]) -> None:
@@ -168,7 +169,7 @@ class TieredStore:
         for entry in entries:
             self.memory.update_sync(entry)
         if self.disk is not None:
-            await self.disk.update_many(entries)
+            await self.disk.update_many(entries, strict=True)
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         names = self.memory.remove_sync(key, variant)

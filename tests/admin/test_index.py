@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import diskcache
 import msgspec
+import pytest
 
 from edge.clock import FakeClock
 from edge.config import CacheConfig
+from edge.errors import StoreBusy
 from edge.invalidation.purge import MARK_BATCH, Invalidator
 from edge.invalidation.tombstones import Tombstones
 from edge.models import Entry
@@ -132,9 +135,9 @@ async def test_a_soft_prefix_purge_marks_disk_entries_in_a_few_transactions(
     calls: list[int] = []
     many = disk._update_many_sync
 
-    def counting(entries: Sequence[Entry]) -> int:
+    def counting(entries: Sequence[Entry], done: list[bool]) -> None:
         calls.append(len(entries))
-        return many(entries)
+        many(entries, done)
 
     disk._update_many_sync = counting  # type: ignore[method-assign]
     reads: list[int] = []
@@ -167,3 +170,33 @@ async def test_a_soft_prefix_purge_marks_disk_entries_in_a_few_transactions(
             assert stored.invalidated is path.startswith("/p/")
     finally:
         await reopened.close()
+
+
+async def test_a_purge_the_disk_tier_could_not_finish_is_not_reported_done(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(NOW)
+    tiered = build_store(CacheConfig(dir=str(tmp_path)), clock)
+    index = CacheIndex()
+    store = IndexedStore(tiered, index)
+    inv = Invalidator(store, index, lambda s, h, t: primary_key(s, h, t), clock=clock)
+    disk = tiered.disk
+    assert disk is not None
+    removing = disk._remove_many_sync
+
+    def busy(jobs: Sequence[tuple[str, str | None]], done: list[set[str]]) -> None:
+        raise diskcache.Timeout
+
+    try:
+        for path in ("/a/1", "/a/2"):
+            assert await store.put(entry(path), SpooledBody(4, data=b"abcd"))
+        tiered.memory.clear()
+        disk._remove_many_sync = busy  # type: ignore[method-assign]
+        with pytest.raises(StoreBusy):
+            await inv.purge(prefixes=["/a/"])
+        assert len(await store.variants(entry("/a/1").key)) == 1  # still there, and indexed
+        disk._remove_many_sync = removing  # type: ignore[method-assign]
+        assert await inv.purge(prefixes=["/a/"]) == 2  # the retry finds and removes both
+        assert await store.variants(entry("/a/1").key) == []
+    finally:
+        await tiered.close()

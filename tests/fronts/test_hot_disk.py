@@ -111,8 +111,8 @@ async def test_a_stored_file_cut_short_aborts_the_connection(make_rig: RigFactor
     # the tier opens the file per hit and checks its size: cut it after the open
     real_open = disk.held.open
 
-    def open_then_cut(entry):  # type: ignore[no-untyped-def]
-        body = real_open(entry)
+    def open_then_cut(entry, *, shared=False):  # type: ignore[no-untyped-def]
+        body = real_open(entry, shared=shared)
         os.truncate(os.path.join(disk.data_dir, name), 1000)
         return body
 

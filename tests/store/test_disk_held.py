@@ -169,3 +169,22 @@ async def test_held_descriptors_are_bounded_and_closed_with_the_tier(tmp_path: P
     assert disk.held.open_files == MAX_FDS
     await store.close()
     assert disk.held.open_files == 0 and _fds(tmp_path) == before
+
+
+async def test_the_flow_gets_a_file_position_of_its_own(tmp_path: Path) -> None:
+    """Dups of the held descriptor share one file position: only the hot path, which reads
+    by offset, gets them. A sequential reader (loop.sendfile's fallback) gets its own."""
+    store = _store(tmp_path, FakeClock())
+    body = bytes(range(250)) * 2
+    entry = make_entry("k", body=body)
+    await store.put(entry, spool(store, body))
+    await store.variants("k")
+    hot = store.file_sync(entry)  # holds the descriptor from now on
+    assert isinstance(hot, FileBody)
+    hot.file.read(100)  # moves the position of every dup of the held descriptor
+    flow = await store.open_body(entry)
+    assert isinstance(flow, FileBody)
+    with flow.file as f:
+        assert f.read() == body  # from its own start, not from byte 100
+    hot.file.close()
+    await store.close()
