@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.admin.conftest import Rig
 from tests.conftest import FrontClient
+from tests.support.helpers import metric_samples
 
 MISS = ("edge_requests_total", "cache=miss,method=GET,status=2xx")
 HIT = ("edge_requests_total", "cache=hit,method=GET,status=2xx")
@@ -15,13 +15,7 @@ HIT = ("edge_requests_total", "cache=hit,method=GET,status=2xx")
 async def scrape(rig: Rig) -> dict[tuple[str, str], float]:
     async with rig.admin.get("/metrics", headers=rig.auth) as r:
         assert r.status == 200
-        text = await r.text()
-    out: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-            out[(s.name, labels)] = s.value
-    return out
+        return metric_samples(await r.text())
 
 
 async def test_a_miss_and_two_hits_count_requests_latency_upstream_and_bytes(rig: Rig) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from edge.policy.keys import primary_key, url_of_key
 from edge.runtime.worker_wire import Owners
 from edge.runtime.workers import FANOUT_HEADER, WORKER_DIR_ENV
 from tests.reliability.conftest import Proc, start_edge
+from tests.support.helpers import metric_samples
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "test-token-0123456789abcdef"
@@ -36,15 +36,6 @@ def admin(edge: Proc, path: str) -> Any:
     )
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read() if path == "/metrics" else json.load(r)
-
-
-def samples(text: str) -> dict[tuple[str, str], float]:
-    out: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-            out[(s.name, labels)] = s.value
-    return out
 
 
 def worker_dir(edge: Proc) -> tuple[str, list[int]]:
@@ -179,7 +170,7 @@ def test_a_herd_across_workers_is_one_origin_request_and_streams(
     assert "edge_origin_requests_total 1.0" in metrics
     # the herd, spread over both workers by the kernel, shows up whole in one scrape:
     # every worker's figures added up by worker 0, label by label and bucket by bucket
-    scraped = samples(metrics)
+    scraped = metric_samples(metrics)
     assert sum(v for (n, _), v in scraped.items() if n == "edge_requests_total") == HERD
     timed = [v for (n, _), v in scraped.items() if n == "edge_request_duration_seconds_count"]
     assert sum(timed) == HERD

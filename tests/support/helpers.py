@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import http_sf
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import Config, DiskTierConfig, MemoryTierConfig
 
@@ -69,3 +70,13 @@ def small_objects(*, disk: bool = True) -> Config:
             disk=DiskTierConfig(enabled=disk),
         ),
     )
+
+
+def metric_samples(text: str) -> dict[tuple[str, str], float]:
+    """A Prometheus exposition parsed back: (sample name, sorted ``k=v`` labels) -> value."""
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            out[(s.name, labels)] = s.value
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from edge.cache.deliver import Outcome
 from edge.runtime.metrics import render_figures
@@ -13,17 +12,12 @@ from edge.telemetry.core import Histogram, Meters, status_class
 from edge.telemetry.outcomes import outcome_of
 from edge.telemetry.quantiles import quantile
 from edge.telemetry.raw import RawFigures, decode, encode, merge
+from tests.support.helpers import metric_samples
 
 
 def samples(raw: RawFigures, store: dict[str, int] | None = None) -> dict[tuple[str, str], float]:
     """(sample name, sorted labels) -> value, parsed back from the exposition text."""
-    text = render_figures(raw, store).decode()
-    out: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-            out[(s.name, labels)] = s.value
-    return out
+    return metric_samples(render_figures(raw, store).decode())
 
 
 def test_buckets_are_upper_bounds_inclusive_from_100us_to_30s() -> None:
