@@ -297,8 +297,8 @@ class HotPath:
         parts = _MARK.split(head)  # literal bytes, then marker tags, alternating
         fmt = b"%s".join(p.replace(b"%", b"%%") for p in parts[0::2])
         slots = [_SLOT[tag] for tag in parts[1::2]]
-        pick = itemgetter(*slots) if len(slots) > 1 else _one(slots[0])
-        template = _Template(entry, fmt, pick, _Fields())
+        # Age and Cache-Status are always there: two or more slots, so a tuple comes back
+        template = _Template(entry, fmt, itemgetter(*slots), _Fields())
         templates = self._templates
         if len(templates) >= self.max_templates:
             del templates[next(iter(templates))]  # the oldest: replaced entries age out
@@ -321,10 +321,6 @@ class HotPath:
 
     def forget(self) -> None:
         self._templates.clear()
-
-
-def _one(slot: int) -> Callable[[tuple[bytes, bytes, bytes, bytes]], tuple[bytes, ...]]:
-    return lambda values: (values[slot],)
 
 
 def _select(entries: Sequence[Entry], headers: Callable[[], FrozenHeaders]) -> Entry | None:

@@ -26,7 +26,7 @@ from edge.store.index import CacheIndex, Ident, IndexedStore
 KeyFor = Callable[[str, str, str], str]  # (scheme, host, target) -> primary key, current version
 
 
-#: stored entries purged or marked per disk-tier transaction (short: workers share the lock)
+#: stored entries purged or marked per disk-tier thread call (each entry its own transaction)
 MARK_BATCH = 256
 
 
@@ -166,10 +166,10 @@ class Invalidator:
         return [origin + prefix for origin in self._origins(self.default_scheme, "")]
 
     async def _each(self, jobs: Sequence[tuple[str, str | None]], soft: bool) -> int:
-        """Purge each ``(key, variant)``, ``MARK_BATCH`` of them per disk-tier transaction.
+        """Purge each ``(key, variant)``, ``MARK_BATCH`` of them per disk-tier thread call.
 
-        One after the other, a prefix over thousands of entries took minutes under load (a
-        thread hop and a transaction each); side by side they fight over SQLite's lock."""
+        One thread hop each, a prefix over thousands of entries took minutes under load
+        (each hop waits behind the fills'); side by side they fight over SQLite's lock."""
         if soft:
             return await self._mark(jobs)
         purged = 0

@@ -120,12 +120,12 @@ class Maintenance(Protocol):
 
     async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
         """``remove`` for each ``(key, variant)`` (a purge), the disk tier's rows in one
-        transaction; returns how many variants went."""
+        thread call; returns how many variants went, StoreBusy if not all of them did."""
         ...
 
     async def update_many(self, entries: Sequence[Entry]) -> None:
         """``update`` for each of ``entries`` (a soft purge), the disk tier's rows in one
-        transaction."""
+        thread call; StoreBusy if not all of them were written."""
         ...
 
     def stats(self) -> dict[str, StatValue]:

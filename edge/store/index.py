@@ -204,32 +204,33 @@ class IndexedStore:
         return stored
 
     async def update(self, entry: Entry) -> None:
-        if not entry.invalidated and self.tombstones.refuses(entry):
-            # freshened by a 304 to a request sent before a (soft) purge: stays stale
-            entry = msgspec.structs.replace(entry, invalidated=True)
+        entry = self._stale_if_purged(entry)
         await self.inner.update(entry)
-        if self.index.has(entry.key, entry.variant):
-            self.index.add(entry)  # tags may change on freshening
+        self._reindex(entry)
 
     async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
-        """:meth:`remove` for each ``(key, variant)``, the disk tier's in one transaction."""
+        """:meth:`remove` for each ``(key, variant)``, the disk tier's in one thread call."""
         removed = await self.inner.remove_many(jobs)
         for key, variant in jobs:
             self.index.discard(key, variant)
         return removed
 
     async def update_many(self, entries: Sequence[Entry]) -> None:
-        """:meth:`update` for each of ``entries``, the disk tier's rows in one transaction."""
-        checked = [
-            msgspec.structs.replace(e, invalidated=True)
-            if not e.invalidated and self.tombstones.refuses(e)
-            else e
-            for e in entries
-        ]
+        """:meth:`update` for each of ``entries``, the disk tier's rows in one thread call."""
+        checked = [self._stale_if_purged(entry) for entry in entries]
         await self.inner.update_many(checked)
         for entry in checked:
-            if self.index.has(entry.key, entry.variant):
-                self.index.add(entry)
+            self._reindex(entry)
+
+    def _stale_if_purged(self, entry: Entry) -> Entry:
+        if not entry.invalidated and self.tombstones.refuses(entry):
+            # freshened by a 304 to a request sent before a (soft) purge: stays stale
+            return msgspec.structs.replace(entry, invalidated=True)
+        return entry
+
+    def _reindex(self, entry: Entry) -> None:
+        if self.index.has(entry.key, entry.variant):
+            self.index.add(entry)  # tags may change on freshening
 
     async def remove(self, key: str, variant: str | None = None) -> int:
         removed = await self.inner.remove(key, variant)

@@ -104,23 +104,26 @@ class TieredStore:
         found = self.lookup_sync(key)
         if found is not None or self.disk is None:
             return found if found is not None else Variants()
-        held = {e.variant: e for e in self.memory.get_sync(key)}
-        from_disk = [e for e in await self.disk.variants(key) if e.variant not in held]
-        tier: TierName = "disk" if from_disk else "memory"
-        return Variants([*held.values(), *from_disk], tier)
+        return self._with_memory(key, await self.disk.variants(key))
 
     async def variants_many(self, keys: Sequence[str]) -> list[Variants]:
         """:meth:`variants` of each key: what the disk tier must read, in one thread call."""
-        out = [self.lookup_sync(key) for key in keys]
-        missing = [i for i, found in enumerate(out) if found is None]
-        from_disk: list[list[Entry]] = []
-        if missing and self.disk is not None:
-            from_disk = await self.disk.variants_many([keys[i] for i in missing])
-        for i, rows in zip(missing, from_disk or [[] for _ in missing], strict=True):
-            held = {e.variant: e for e in self.memory.get_sync(keys[i])}
-            rest = [e for e in rows if e.variant not in held]
-            out[i] = Variants([*held.values(), *rest], "disk" if rest else "memory")
-        return [found if found is not None else Variants() for found in out]
+        found = [self.lookup_sync(key) for key in keys]
+        missing = [key for key, got in zip(keys, found, strict=True) if got is None]
+        if not missing or self.disk is None:
+            return [got if got is not None else Variants() for got in found]
+        read = iter(await self.disk.variants_many(missing))
+        return [
+            got if got is not None else self._with_memory(key, next(read))
+            for key, got in zip(keys, found, strict=True)
+        ]
+
+    def _with_memory(self, key: str, from_disk: Sequence[Entry]) -> Variants:
+        """The disk tier's variants of ``key`` under the memory tier's copies of them."""
+        held = {e.variant: e for e in self.memory.get_sync(key)}
+        rest = [e for e in from_disk if e.variant not in held]
+        tier: TierName = "disk" if rest else "memory"
+        return Variants([*held.values(), *rest], tier)
 
     async def open_body(self, entry: Entry) -> BodySource | None:
         body = self.memory.body_sync(entry)
@@ -156,7 +159,8 @@ class TieredStore:
             await self.disk.update(entry)
 
     async def remove_many(self, jobs: Sequence[tuple[str, str | None]]) -> int:
-        """:meth:`remove` for each ``(key, variant)``: the disk tier's in one transaction."""
+        """:meth:`remove` for each ``(key, variant)`` (a purge): the disk tier's in one
+        thread call, and StoreBusy if it does not get through them."""
         names = [self.memory.remove_sync(key, variant) for key, variant in jobs]
         if self.disk is not None:
             on_disk = await self.disk.remove_many_names(jobs, strict=True)
@@ -165,7 +169,8 @@ class TieredStore:
         return sum(len(n) for n in names)
 
     async def update_many(self, entries: Sequence[Entry]) -> None:
-        """:meth:`update` for each of ``entries``: the disk tier's in one transaction."""
+        """:meth:`update` for each of ``entries`` (a soft purge): the disk tier's in one
+        thread call, and StoreBusy if it does not get through them."""
         for entry in entries:
             self.memory.update_sync(entry)
         if self.disk is not None:
